@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+
+/// Everything the service is configured with (SPEC section 5), read from environment
+/// variables. Defaults live here and nowhere else.
+public struct AppConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databaseURL: String?
+    public var sqlitePath = "./concert.sqlite"
+    /// HS256 key of user and admin credentials; nil means a random key for this run.
+    public var authSecret: String?
+    /// Key of queue tokens; nil means derived from the credential key.
+    public var queueSecret: String?
+    public var queueTick: Duration = .milliseconds(1000)
+    public var admitPerTick = 1000
+    /// 0 means unlimited.
+    public var maxActive = 0
+    public var activeDuration: Duration = .seconds(300)
+    public var holdDuration: Duration = .seconds(300)
+    public var maxSeatsPerHold = 4
+    public var walletMaxCharge: Int64 = 10_000_000
+    /// How often the sweeper looks for holds past their deadline.
+    public var holdSweepInterval: Duration = .milliseconds(250)
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    public init(environment: [String: String]) throws {
+        let reader = EnvironmentReader(environment: environment)
+        host = reader.string("HOST") ?? host
+        port = try reader.integer("PORT", in: 0...65535) ?? port
+        databaseURL = reader.string("DATABASE_URL")
+        sqlitePath = reader.string("SQLITE_PATH") ?? sqlitePath
+        authSecret = reader.string("AUTH_JWT_SECRET")
+        if let secret = authSecret, secret.utf8.count < 32 {
+            throw ConfigurationError("AUTH_JWT_SECRET must be at least 32 bytes (HS256 needs a key as long as its hash).")
+        }
+        queueSecret = reader.string("QUEUE_SECRET")
+        queueTick = try reader.integer("QUEUE_TICK_MS", in: 1...3_600_000).map { .milliseconds($0) } ?? queueTick
+        admitPerTick = try reader.integer("QUEUE_ADMIT_PER_TICK", in: 1...1_000_000) ?? admitPerTick
+        maxActive = try reader.integer("QUEUE_MAX_ACTIVE", in: 0...100_000_000) ?? maxActive
+        activeDuration = try reader.integer("QUEUE_ACTIVE_TTL_S", in: 1...86_400).map { .seconds($0) } ?? activeDuration
+        holdDuration = try reader.integer("HOLD_TTL_S", in: 1...86_400).map { .seconds($0) } ?? holdDuration
+        maxSeatsPerHold = try reader.integer("MAX_SEATS_PER_HOLD", in: 1...100) ?? maxSeatsPerHold
+        walletMaxCharge = try reader.integer("WALLET_MAX_CHARGE", in: 1...Int(Wallet.maxBalance)).map(Int64.init) ?? walletMaxCharge
+        holdSweepInterval = try reader.integer("HOLD_SWEEP_MS", in: 10...60_000).map { .milliseconds($0) } ?? holdSweepInterval
+        if let level = reader.string("LOG_LEVEL") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ConfigurationError("LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            logLevel = parsed
+        }
+    }
+
+    public var admissionPolicy: AdmissionPolicy {
+        AdmissionPolicy(tick: queueTick, admitPerTick: admitPerTick, maxActive: maxActive, activeDuration: activeDuration)
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+private struct EnvironmentReader {
+    let environment: [String: String]
+
+    /// A set, non-empty value.
+    func string(_ name: String) -> String? {
+        environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let text = string(name) else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw ConfigurationError("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), not \"\(text)\".")
+        }
+        return value
+    }
+}

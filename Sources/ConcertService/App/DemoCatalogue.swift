@@ -1,0 +1,40 @@
+import Foundation
+
+/// A small catalogue for trying the service: on sale now, shows in two weeks.
+public enum DemoCatalogue {
+    /// Creates the demo performances and returns them with their schedules.
+    public static func seed(into catalogue: CatalogueService, now: Date = Date()) async throws -> [PerformanceListing] {
+        let day: TimeInterval = 24 * 3600
+        let shows: [(title: String, performer: String, description: String, layout: [SeatGroup])] = [
+            (
+                "Winter Symphony", "Seoul Philharmonic", "Beethoven's Ninth, with full choir.",
+                [SeatGroup(grade: "VIP", count: 10, price: 150_000), SeatGroup(grade: "R", count: 20, price: 120_000),
+                 SeatGroup(grade: "S", count: 20, price: 90_000)]
+            ),
+            (
+                "Neon Nights Tour", "The Midnight Echo", "The arena tour of the year.",
+                [SeatGroup(grade: "VIP", count: 50, price: 198_000), SeatGroup(grade: "R", count: 150, price: 154_000),
+                 SeatGroup(grade: "S", count: 300, price: 110_000)]
+            ),
+            (
+                "Jazz at the Harbour", "Blue Tide Quartet", "An intimate evening of standards.",
+                [SeatGroup(grade: "R", count: 40, price: 80_000)]
+            ),
+        ]
+        var created: [PerformanceListing] = []
+        for (index, show) in shows.enumerated() {
+            let performance = try await catalogue.createPerformance(
+                try NewPerformance(title: show.title, performer: show.performer, description: show.description), now: now)
+            var schedules: [Schedule] = []
+            for evening in 0..<2 {
+                let startsAt = now.addingTimeInterval(Double(14 + index * 7 + evening) * day)
+                let schedule = try NewSchedule(
+                    startsAt: startsAt, saleOpensAt: now.addingTimeInterval(-3600),
+                    saleClosesAt: startsAt.addingTimeInterval(-3600), groups: show.layout)
+                schedules.append(try await catalogue.createSchedule(schedule, performanceID: performance.id, now: now))
+            }
+            created.append(PerformanceListing(performance: performance, schedules: schedules))
+        }
+        return created
+    }
+}

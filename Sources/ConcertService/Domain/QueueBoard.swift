@@ -1,0 +1,98 @@
+import Foundation
+
+/// Where each live queue entry stands, kept in memory so that polling the queue (the most
+/// frequent request of all) touches no database. The database stays the source of truth:
+/// the board is rebuilt from it at start and follows it through the events below.
+///
+/// Events may arrive out of order (a join is applied after the admission tick that already
+/// admitted it), so each one is applied so that order does not matter.
+public struct QueueBoard: Sendable {
+    public enum Status: Sendable, Equatable {
+        case waiting(position: Int)
+        case active(until: Date)
+        /// Replaced by a newer join, used for a hold, timed out, or never issued.
+        case gone
+    }
+
+    private var line = WaitingLine()
+    /// Each user's one live entry.
+    private var seqByUser: [Int64: Int64] = [:]
+    /// Deadlines of the admitted entries.
+    private var activeUntil: [Int64: Date] = [:]
+
+    public init() {}
+
+    public var waitingCount: Int { line.count }
+    public var activeCount: Int { activeUntil.count }
+
+    /// A user joined with `seq`; any older entry of theirs is gone.
+    public mutating func joined(user: Int64, seq: Int64) {
+        guard adopt(user: user, seq: seq) else { return }
+        if activeUntil[seq] == nil { line.insert(seq) }
+    }
+
+    /// The entry `seq` was admitted until `until`.
+    public mutating func admitted(user: Int64, seq: Int64, until: Date) {
+        guard adopt(user: user, seq: seq) else { return }
+        line.remove(seq)
+        activeUntil[seq] = until
+    }
+
+    /// The entry `seq` ended: spent on a hold or timed out.
+    public mutating func ended(user: Int64, seq: Int64) {
+        line.remove(seq)
+        activeUntil[seq] = nil
+        if seqByUser[user] == seq { seqByUser[user] = nil }
+    }
+
+    public func status(user: Int64, seq: Int64, at now: Date) -> Status {
+        guard seqByUser[user] == seq else { return .gone }
+        if let until = activeUntil[seq] {
+            return until > now ? .active(until: until) : .gone
+        }
+        guard let position = line.position(of: seq) else { return .gone }
+        return .waiting(position: position)
+    }
+
+    /// Makes `seq` the user's entry unless they already have a newer one; drops the older one.
+    private mutating func adopt(user: Int64, seq: Int64) -> Bool {
+        if let current = seqByUser[user] {
+            if current > seq { return false }
+            if current < seq {
+                line.remove(current)
+                activeUntil[current] = nil
+            }
+        }
+        seqByUser[user] = seq
+        return true
+    }
+}
+
+/// The admission pace (flow 3) and what follows from it.
+public struct AdmissionPolicy: Sendable, Equatable {
+    public var tick: Duration
+    public var admitPerTick: Int
+    /// Most active entries at once; 0 means no limit.
+    public var maxActive: Int
+    public var activeDuration: Duration
+
+    public init(tick: Duration, admitPerTick: Int, maxActive: Int, activeDuration: Duration) {
+        self.tick = tick
+        self.admitPerTick = admitPerTick
+        self.maxActive = maxActive
+        self.activeDuration = activeDuration
+    }
+
+    /// How many waiting entries one tick may admit while `active` entries are live.
+    public func admissions(whileActive active: Int) -> Int {
+        guard maxActive > 0 else { return admitPerTick }
+        return max(0, min(admitPerTick, maxActive - active))
+    }
+
+    /// Seconds until the entry at `position` is admitted at full pace. With a cap on active
+    /// users admission can be slower, so this is a lower bound then.
+    public func estimatedWaitSeconds(position: Int) -> Int {
+        let ticks = (position + admitPerTick - 1) / admitPerTick
+        return Int((Double(ticks) * tick.seconds).rounded(.up))
+    }
+}

@@ -1,0 +1,55 @@
+/// A failure the client can act on. `code` is part of the public API (clients branch on it);
+/// `message` is for people. The HTTP layer maps each code to its status in one place.
+public struct ServiceError: Error, Equatable, Sendable {
+    public let code: ErrorCode
+    public let message: String
+    /// The queue position, for a user who is refused because they are still waiting.
+    public let position: Int?
+
+    public init(_ code: ErrorCode, _ message: String, position: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.position = position
+    }
+}
+
+/// Every error code the API can return. Renaming a case's raw value breaks clients.
+public enum ErrorCode: String, Sendable, CaseIterable {
+    // The request itself is malformed.
+    case invalidBody = "INVALID_BODY"
+    case invalidParameter = "INVALID_PARAMETER"
+    case invalidIdempotencyKey = "INVALID_IDEMPOTENCY_KEY"
+    case bodyTooLarge = "BODY_TOO_LARGE"
+    case routeNotFound = "NOT_FOUND"
+    // Who is asking.
+    case unauthenticated = "UNAUTHENTICATED"
+    case forbidden = "FORBIDDEN"
+    case queueTokenMissing = "QUEUE_TOKEN_MISSING"
+    case queueTokenInvalid = "QUEUE_TOKEN_INVALID"
+    case queueTokenNotYours = "QUEUE_TOKEN_NOT_YOURS"
+    case queueTokenWaiting = "QUEUE_TOKEN_WAITING"
+    case queueTokenExpired = "QUEUE_TOKEN_EXPIRED"
+    // Unknown things.
+    case performanceNotFound = "PERFORMANCE_NOT_FOUND"
+    case scheduleNotFound = "SCHEDULE_NOT_FOUND"
+    case reservationNotFound = "RESERVATION_NOT_FOUND"
+    // Business rules.
+    case seatUnavailable = "SEAT_UNAVAILABLE"
+    case seatOutOfRange = "SEAT_OUT_OF_RANGE"
+    case invalidSeatSelection = "INVALID_SEAT_SELECTION"
+    case saleNotOpen = "SALE_NOT_OPEN"
+    case holdExpired = "HOLD_EXPIRED"
+    case reservationNotPending = "RESERVATION_NOT_PENDING"
+    case reservationNotCancellable = "RESERVATION_NOT_CANCELLABLE"
+    case cancellationClosed = "CANCELLATION_CLOSED"
+    case insufficientBalance = "INSUFFICIENT_BALANCE"
+    case invalidAmount = "INVALID_AMOUNT"
+    case amountOverLimit = "AMOUNT_OVER_LIMIT"
+    case balanceOverLimit = "BALANCE_OVER_LIMIT"
+    case invalidPerformance = "INVALID_PERFORMANCE"
+    case invalidSchedule = "INVALID_SCHEDULE"
+    case idempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+    // The service itself.
+    case serviceUnavailable = "SERVICE_UNAVAILABLE"
+    case internalError = "INTERNAL_ERROR"
+}

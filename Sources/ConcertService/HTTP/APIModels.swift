@@ -1,0 +1,218 @@
+import Foundation
+import Hummingbird
+
+// The JSON shapes of SPEC section 7. Property names are camelCase here and snake_case on
+// the wire (see `APIJSON`); optional fields are written as null rather than left out, so
+// every response of a kind has the same keys.
+
+struct QueueTokenResponse: ResponseEncodable {
+    var token: String
+    var status: String
+    var position: Int
+    var waitingTotal: Int
+    var estimatedWaitSeconds: Int
+    var activeUntil: Date?
+
+    init(_ pass: QueuePass) {
+        token = pass.token
+        waitingTotal = pass.waitingTotal
+        estimatedWaitSeconds = pass.estimatedWaitSeconds
+        switch pass.status {
+        case .waiting(let position):
+            (status, self.position, activeUntil) = ("waiting", position, nil)
+        case .active(let until):
+            (status, position, activeUntil) = ("active", 0, until)
+        case .gone:
+            (status, position, activeUntil) = ("expired", 0, nil)
+        }
+    }
+
+    enum CodingKeys: CodingKey { case token, status, position, waitingTotal, estimatedWaitSeconds, activeUntil }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(token, forKey: .token)
+        try container.encode(status, forKey: .status)
+        try container.encode(position, forKey: .position)
+        try container.encode(waitingTotal, forKey: .waitingTotal)
+        try container.encode(estimatedWaitSeconds, forKey: .estimatedWaitSeconds)
+        try container.encode(activeUntil, forKey: .activeUntil)
+    }
+}
+
+struct ScheduleResponse: ResponseEncodable {
+    var id: Int64
+    var performanceId: Int64
+    var startsAt: Date
+    var saleOpensAt: Date
+    var saleClosesAt: Date
+    var totalSeats: Int
+    var remainingSeats: Int
+    var reservable: Bool
+
+    init(_ schedule: Schedule, now: Date) {
+        id = schedule.id
+        performanceId = schedule.performanceID
+        startsAt = schedule.startsAt
+        saleOpensAt = schedule.saleOpensAt
+        saleClosesAt = schedule.saleClosesAt
+        totalSeats = schedule.totalSeats
+        remainingSeats = schedule.remainingSeats
+        reservable = schedule.isReservable(at: now)
+    }
+}
+
+struct PerformanceResponse: ResponseEncodable {
+    var id: Int64
+    var title: String
+    var performer: String
+    var description: String
+    var schedules: [ScheduleResponse]?
+
+    init(_ performance: Performance, schedules: [Schedule]? = nil, now: Date = Date()) {
+        id = performance.id
+        title = performance.title
+        performer = performance.performer
+        description = performance.description
+        self.schedules = schedules?.map { ScheduleResponse($0, now: now) }
+    }
+
+    init(_ listing: PerformanceListing, now: Date) {
+        self.init(listing.performance, schedules: listing.schedules, now: now)
+    }
+}
+
+struct PerformanceListResponse: ResponseEncodable {
+    var performances: [PerformanceResponse]
+}
+
+struct SeatMapResponse: ResponseEncodable {
+    struct SeatResponse: Encodable {
+        var seatNo: Int
+        var grade: String
+        var price: Int64
+        var status: SeatStatus
+    }
+
+    var scheduleId: Int64
+    var totalSeats: Int
+    var remainingSeats: Int
+    var reservable: Bool
+    var seats: [SeatResponse]
+
+    init(_ map: SeatMap, now: Date) {
+        scheduleId = map.schedule.id
+        totalSeats = map.schedule.totalSeats
+        remainingSeats = map.schedule.remainingSeats
+        reservable = map.schedule.isReservable(at: now)
+        seats = map.seats.map { SeatResponse(seatNo: $0.seat.seatNo, grade: $0.seat.grade, price: $0.seat.price, status: $0.status) }
+    }
+}
+
+struct ReservationResponse: ResponseEncodable {
+    var id: Int64
+    var scheduleId: Int64
+    var seatNumbers: [Int]
+    var state: Reservation.State
+    var totalPrice: Int64
+    var holdExpiresAt: Date
+    var createdAt: Date
+
+    init(_ reservation: Reservation, now: Date) {
+        id = reservation.id
+        scheduleId = reservation.scheduleID
+        seatNumbers = reservation.seatNumbers
+        state = reservation.visibleState(at: now)
+        totalPrice = reservation.totalPrice
+        holdExpiresAt = reservation.holdExpiresAt
+        createdAt = reservation.createdAt
+    }
+}
+
+struct ReservationListResponse: ResponseEncodable {
+    var reservations: [ReservationResponse]
+}
+
+struct WalletResponse: ResponseEncodable {
+    var balance: Int64
+}
+
+struct LedgerResponse: ResponseEncodable {
+    struct Entry: Encodable {
+        var id: Int64
+        var kind: LedgerEntry.Kind
+        var amount: Int64
+        var balanceAfter: Int64
+        var reservationId: Int64?
+        var createdAt: Date
+
+        enum CodingKeys: CodingKey { case id, kind, amount, balanceAfter, reservationId, createdAt }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(amount, forKey: .amount)
+            try container.encode(balanceAfter, forKey: .balanceAfter)
+            try container.encode(reservationId, forKey: .reservationId)
+            try container.encode(createdAt, forKey: .createdAt)
+        }
+    }
+
+    var entries: [Entry]
+    var nextCursor: String?
+
+    init(_ page: LedgerPage) {
+        entries = page.entries.map {
+            Entry(id: $0.id, kind: $0.kind, amount: $0.amount, balanceAfter: $0.balanceAfter, reservationId: $0.reservationID, createdAt: $0.createdAt)
+        }
+        nextCursor = page.nextCursor.map(String.init)
+    }
+
+    enum CodingKeys: CodingKey { case entries, nextCursor }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(entries, forKey: .entries)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}
+
+struct SalesResponse: ResponseEncodable {
+    struct ScheduleSalesResponse: Encodable {
+        var scheduleId: Int64
+        var startsAt: Date
+        var totalSeats: Int
+        var soldSeats: Int
+        var heldSeats: Int
+        var remainingSeats: Int
+        var revenue: Int64
+    }
+
+    var performanceId: Int64
+    var schedules: [ScheduleSalesResponse]
+    var revenue: Int64
+
+    init(performanceID: Int64, sales: [ScheduleSales]) {
+        performanceId = performanceID
+        schedules = sales.map {
+            ScheduleSalesResponse(
+                scheduleId: $0.schedule.id, startsAt: $0.schedule.startsAt, totalSeats: $0.schedule.totalSeats,
+                soldSeats: $0.soldSeats, heldSeats: $0.heldSeats, remainingSeats: $0.schedule.remainingSeats, revenue: $0.revenue)
+        }
+        revenue = sales.reduce(0) { $0 + $1.revenue }
+    }
+}
+
+extension Idempotent where Value: ResponseGenerator {
+    /// The response, marked when it replays an earlier request's result.
+    func response(status: HTTPResponse.Status) -> EditedResponse<Value> {
+        EditedResponse(status: status, headers: replayed ? [.idempotentReplayed: "true"] : [:], response: value)
+    }
+}
+
+extension Idempotent {
+    func map<T>(_ transform: (Value) -> T) -> Idempotent<T> {
+        Idempotent<T>(value: transform(value), replayed: replayed)
+    }
+}

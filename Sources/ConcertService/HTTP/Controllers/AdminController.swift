@@ -1,0 +1,52 @@
+import Foundation
+import Hummingbird
+
+/// Flow 12: catalogue administration, for admin credentials only.
+struct AdminController {
+    let auth: Authenticator
+    let catalogue: CatalogueService
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.group("v1/admin/performances")
+            .post(use: createPerformance)
+            .post(":id/schedules", use: createSchedule)
+            .get(":id/sales", use: sales)
+    }
+
+    struct PerformanceBody: Decodable {
+        var title: String
+        var performer: String
+        var description: String?
+    }
+
+    struct ScheduleBody: Decodable {
+        var startsAt: Date
+        var saleOpensAt: Date
+        var saleClosesAt: Date
+        var seats: [SeatGroup]
+    }
+
+    @Sendable func createPerformance(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PerformanceResponse> {
+        _ = try await auth.admin(request)
+        let input = try await ReceivedBody.read(request, context: context).decode(PerformanceBody.self)
+        let performance = try await catalogue.createPerformance(
+            try NewPerformance(title: input.title, performer: input.performer, description: input.description ?? ""))
+        return EditedResponse(status: .created, response: PerformanceResponse(performance))
+    }
+
+    @Sendable func createSchedule(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ScheduleResponse> {
+        let performanceID = try context.id()
+        _ = try await auth.admin(request)
+        let input = try await ReceivedBody.read(request, context: context).decode(ScheduleBody.self)
+        let schedule = try NewSchedule(
+            startsAt: input.startsAt, saleOpensAt: input.saleOpensAt, saleClosesAt: input.saleClosesAt, groups: input.seats)
+        let created = try await catalogue.createSchedule(schedule, performanceID: performanceID)
+        return EditedResponse(status: .created, response: ScheduleResponse(created, now: Date()))
+    }
+
+    @Sendable func sales(_ request: Request, context: AppRequestContext) async throws -> SalesResponse {
+        let performanceID = try context.id()
+        _ = try await auth.admin(request)
+        return SalesResponse(performanceID: performanceID, sales: try await catalogue.sales(performanceID: performanceID))
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+
+/// Flows 6, 8, 9 and 11: holds, payment, cancellation and the user's reservations.
+struct ReservationController {
+    let auth: Authenticator
+    let reservations: ReservationService
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.group("v1/reservations")
+            .post(use: hold)
+            .get(use: list)
+            .get(":id", use: reservation)
+            .post(":id/payment", use: pay)
+            .post(":id/cancel", use: cancel)
+    }
+
+    struct HoldBody: Decodable {
+        var scheduleId: Int64
+        var seatNumbers: [Int]
+    }
+
+    @Sendable func hold(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
+        let identity = try await auth.user(request)
+        let body = try await ReceivedBody.read(request, context: context)
+        let input = try body.decode(HoldBody.self)
+        let now = Date()
+        let result = try await reservations.hold(
+            identity, queueToken: request.queueToken, scheduleID: input.scheduleId, seatNumbers: input.seatNumbers,
+            idempotency: try request.idempotencyKey(for: identity, body: body), now: now)
+        return result.map { ReservationResponse($0, now: now) }.response(status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ReservationListResponse {
+        let identity = try await auth.user(request)
+        let now = Date()
+        return ReservationListResponse(reservations: try await reservations.reservations(of: identity).map { ReservationResponse($0, now: now) })
+    }
+
+    @Sendable func reservation(_ request: Request, context: AppRequestContext) async throws -> ReservationResponse {
+        let id = try context.id()
+        let identity = try await auth.user(request)
+        return ReservationResponse(try await reservations.reservation(id, of: identity), now: Date())
+    }
+
+    @Sendable func pay(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
+        let id = try context.id()
+        let identity = try await auth.user(request)
+        let now = Date()
+        let result = try await reservations.pay(
+            identity, reservationID: id, idempotency: try request.idempotencyKey(for: identity, body: nil), now: now)
+        return result.map { ReservationResponse($0, now: now) }.response(status: .ok)
+    }
+
+    @Sendable func cancel(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
+        let id = try context.id()
+        let identity = try await auth.user(request)
+        let now = Date()
+        let result = try await reservations.cancel(
+            identity, reservationID: id, idempotency: try request.idempotencyKey(for: identity, body: nil), now: now)
+        return result.map { ReservationResponse($0, now: now) }.response(status: .ok)
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Turns every error into the API's error shape `{"error": {"code", "message"}}` with the
+/// status of its code. Anything unexpected is logged and becomes a 500 (a bug to fix).
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as ServiceError {
+            return Self.response(for: error)
+        } catch let error as HTTPError {
+            return Self.response(for: Self.serviceError(from: error))
+        } catch {
+            context.logger.error("Unhandled error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            return Self.response(for: ServiceError(.internalError, "An unexpected error occurred."))
+        }
+    }
+
+    /// Hummingbird's own errors: unknown routes, oversized bodies.
+    static func serviceError(from error: HTTPError) -> ServiceError {
+        switch error.status {
+        case .notFound, .methodNotAllowed: ServiceError(.routeNotFound, "No such endpoint.")
+        case .contentTooLarge: ServiceError(.bodyTooLarge, "The request body is too large.")
+        case .unauthorized: ServiceError(.unauthenticated, error.body ?? "Authentication required.")
+        default: ServiceError(.invalidBody, error.body ?? "The request is malformed.")
+        }
+    }
+
+    static func response(for error: ServiceError) -> Response {
+        let body = ErrorBody(error: .init(code: error.code.rawValue, message: error.message, position: error.position))
+        let data = (try? APIJSON.encoder.encode(body)) ?? Data()
+        return Response(
+            status: error.code.status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+struct ErrorBody: Encodable {
+    struct Detail: Encodable {
+        var code: String
+        var message: String
+        var position: Int?
+    }
+
+    var error: Detail
+}
+
+extension ErrorCode {
+    /// The one place where error codes meet HTTP statuses.
+    var status: HTTPResponse.Status {
+        switch self {
+        case .invalidBody, .invalidParameter, .invalidIdempotencyKey: .badRequest
+        case .unauthenticated, .queueTokenMissing, .queueTokenInvalid: .unauthorized
+        case .insufficientBalance: HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
+        case .forbidden, .queueTokenNotYours, .queueTokenWaiting: .forbidden
+        case .routeNotFound, .performanceNotFound, .scheduleNotFound, .reservationNotFound: .notFound
+        case .seatUnavailable, .saleNotOpen, .reservationNotPending, .reservationNotCancellable: .conflict
+        case .holdExpired, .queueTokenExpired: .gone
+        case .bodyTooLarge: .contentTooLarge
+        case .seatOutOfRange, .invalidSeatSelection, .cancellationClosed, .invalidAmount, .amountOverLimit, .balanceOverLimit,
+            .invalidPerformance, .invalidSchedule, .idempotencyKeyReused:
+            .unprocessableContent
+        case .serviceUnavailable: .serviceUnavailable
+        case .internalError: .internalServerError
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Metrics
+import Synchronization
+
+/// A user's view of their queue entry (flows 1 and 2).
+public struct QueuePass: Sendable, Equatable {
+    public var token: String
+    public var status: QueueBoard.Status
+    public var waitingTotal: Int
+    public var estimatedWaitSeconds: Int
+}
+
+/// The waiting queue: joins go to the database, polls are answered from the in-memory
+/// board, and `admitNextBatch` (run by the admitter every tick) moves users to active.
+public final class QueueService: Sendable {
+    private let store: any QueueStore
+    private let codec: QueueTokenCodec
+    public let policy: AdmissionPolicy
+    private let board = Mutex(QueueBoard())
+    private let waitingGauge = Gauge(label: "concert_queue_waiting")
+    private let activeGauge = Gauge(label: "concert_queue_active")
+    private let admittedCounter = Counter(label: "concert_queue_admitted_total")
+
+    public init(store: any QueueStore, codec: QueueTokenCodec, policy: AdmissionPolicy) {
+        self.store = store
+        self.codec = codec
+        self.policy = policy
+    }
+
+    /// Rebuilds the board from the database (at start: the database is the source of truth).
+    public func restore() async throws {
+        let entries = try await store.liveQueueEntries()
+        board.withLock { board in
+            for entry in entries {
+                if let until = entry.activeUntil {
+                    board.admitted(user: entry.userID, seq: entry.seq, until: until)
+                } else {
+                    board.joined(user: entry.userID, seq: entry.seq)
+                }
+            }
+        }
+        publishGauges()
+    }
+
+    /// Flow 1: a new entry at the back; the user's earlier token stops working.
+    public func join(userID: Int64, now: Date = Date()) async throws -> QueuePass {
+        let entry = try await store.joinQueue(userID: userID, now: now)
+        let ticket = QueueTicket(userID: userID, seq: entry.seq)
+        board.withLock { $0.joined(user: userID, seq: entry.seq) }
+        publishGauges()
+        return pass(for: ticket, now: now)
+    }
+
+    /// Flow 2: where a token stands. Verifies the signature and reads memory only.
+    public func poll(token: String?, now: Date = Date()) throws -> QueuePass {
+        let pass = pass(for: try ticket(from: token), now: now)
+        guard pass.status != .gone else { throw expired }
+        return pass
+    }
+
+    /// The caller's own, genuine queue token, without checking whether it is active.
+    public func ownTicket(token: String?, userID: Int64) throws -> QueueTicket {
+        let ticket = try ticket(from: token)
+        guard ticket.userID == userID else {
+            throw ServiceError(.queueTokenNotYours, "This queue token belongs to another user.")
+        }
+        return ticket
+    }
+
+    /// The gate of flows 4 to 6: the caller's own token, admitted and not yet expired.
+    public func requireActive(token: String?, userID: Int64, now: Date = Date()) throws -> QueueTicket {
+        let ticket = try ownTicket(token: token, userID: userID)
+        try refusal(for: ticket, now: now).map { throw $0 }
+        return ticket
+    }
+
+    /// Why `ticket` may not act now, or nil if it is active.
+    public func refusal(for ticket: QueueTicket, now: Date = Date()) -> ServiceError? {
+        switch board.withLock({ $0.status(user: ticket.userID, seq: ticket.seq, at: now) }) {
+        case .active: nil
+        case .waiting(let position):
+            ServiceError(.queueTokenWaiting, "You are number \(position) in the queue; wait until you are admitted.", position: position)
+        case .gone: expired
+        }
+    }
+
+    /// A hold used the entry: it ends here as it did in the database.
+    public func spent(_ ticket: QueueTicket) {
+        board.withLock { $0.ended(user: ticket.userID, seq: ticket.seq) }
+        publishGauges()
+    }
+
+    /// Flow 3, one tick: time out stale active entries, admit the next waiting ones.
+    public func admitNextBatch(now: Date = Date()) async throws {
+        let tick = try await store.admit(now: now, policy: policy)
+        guard !tick.admitted.isEmpty || !tick.timedOut.isEmpty else { return }
+        board.withLock { board in
+            for entry in tick.timedOut { board.ended(user: entry.userID, seq: entry.seq) }
+            for entry in tick.admitted {
+                board.admitted(user: entry.userID, seq: entry.seq, until: entry.activeUntil ?? now)
+            }
+        }
+        admittedCounter.increment(by: tick.admitted.count)
+        publishGauges()
+    }
+
+    private var expired: ServiceError {
+        ServiceError(.queueTokenExpired, "This queue token has expired, was used, or was replaced; join the queue again.")
+    }
+
+    private func ticket(from token: String?) throws -> QueueTicket {
+        guard let token, !token.isEmpty else {
+            throw ServiceError(.queueTokenMissing, "Send your queue token in the Queue-Token header.")
+        }
+        guard let ticket = codec.decode(token) else {
+            throw ServiceError(.queueTokenInvalid, "The queue token is not valid.")
+        }
+        return ticket
+    }
+
+    private func pass(for ticket: QueueTicket, now: Date) -> QueuePass {
+        let (status, waitingTotal) = board.withLock { ($0.status(user: ticket.userID, seq: ticket.seq, at: now), $0.waitingCount) }
+        let wait = if case .waiting(let position) = status { policy.estimatedWaitSeconds(position: position) } else { 0 }
+        return QueuePass(token: codec.encode(ticket), status: status, waitingTotal: waitingTotal, estimatedWaitSeconds: wait)
+    }
+
+    private func publishGauges() {
+        let (waiting, active) = board.withLock { ($0.waitingCount, $0.activeCount) }
+        waitingGauge.record(waiting)
+        activeGauge.record(active)
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Metrics
+
+/// Holding, paying for and cancelling seats (flows 6 to 9 and 11).
+public struct ReservationService: Sendable {
+    let store: any ReservationStore
+    let queue: QueueService
+    let holdDuration: Duration
+    let maxSeatsPerHold: Int
+
+    /// Flow 6: hold 1 to K seats of one schedule, all or nothing, spending the queue token.
+    public func hold(
+        _ identity: Identity, queueToken: String?, scheduleID: Int64, seatNumbers: [Int],
+        idempotency: IdempotencyKey?, now: Date = Date()
+    ) async throws -> Idempotent<Reservation> {
+        let ticket = try queue.ownTicket(token: queueToken, userID: identity.userID)
+        let selection = try SeatSelection(scheduleID: scheduleID, seatNumbers: seatNumbers, maxSeats: maxSeatsPerHold)
+        let request = HoldRequest(userID: identity.userID, selection: selection, queueSeq: ticket.seq, holdDuration: holdDuration)
+        do {
+            // The database decides whether the token is still active, so a replayed request
+            // (its token already spent) still gets its first answer.
+            let result = try await store.hold(request, now: now, idempotency: idempotency)
+            if !result.replayed {
+                queue.spent(ticket)
+                Counter(label: "concert_holds_total").increment()
+            }
+            return result
+        } catch let error as ServiceError where error.code == .queueTokenExpired {
+            throw queue.refusal(for: ticket, now: now) ?? error
+        } catch let error as ServiceError where error.code == .seatUnavailable {
+            Counter(label: "concert_hold_conflicts_total").increment()
+            throw error
+        }
+    }
+
+    /// Flow 8: pay a pending hold from the wallet; exactly once per reservation.
+    public func pay(_ identity: Identity, reservationID: Int64, idempotency: IdempotencyKey?, now: Date = Date()) async throws
+        -> Idempotent<Reservation>
+    {
+        let result = try await store.pay(reservationID: reservationID, userID: identity.userID, now: now, idempotency: idempotency)
+        if !result.replayed { Counter(label: "concert_payments_total").increment() }
+        return result
+    }
+
+    /// Flow 9: cancel a pending hold, or a paid reservation before the show (refunded).
+    public func cancel(_ identity: Identity, reservationID: Int64, idempotency: IdempotencyKey?, now: Date = Date()) async throws
+        -> Idempotent<Reservation>
+    {
+        try await store.cancel(reservationID: reservationID, userID: identity.userID, now: now, idempotency: idempotency)
+    }
+
+    /// Flow 11.
+    public func reservations(of identity: Identity) async throws -> [Reservation] {
+        try await store.reservations(userID: identity.userID)
+    }
+
+    public func reservation(_ id: Int64, of identity: Identity) async throws -> Reservation {
+        guard let reservation = try await store.reservation(id: id, userID: identity.userID) else {
+            throw ServiceError(.reservationNotFound, "Reservation \(id) not found.")
+        }
+        return reservation
+    }
+
+    /// Flow 7: release holds past their deadline (run by the sweeper).
+    public func releaseLapsedHolds(now: Date = Date()) async throws -> Int {
+        var released = 0
+        while true {
+            let batch = try await store.releaseLapsedHolds(now: now, limit: 500)
+            released += batch
+            if batch < 500 { break }
+        }
+        if released > 0 { Counter(label: "concert_holds_expired_total").increment(by: released) }
+        return released
+    }
+}

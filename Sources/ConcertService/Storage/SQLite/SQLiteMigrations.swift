@@ -1,0 +1,101 @@
+import GRDB
+
+/// Versioned schema of the SQLite backend. Append migrations; never edit a shipped one.
+enum SQLiteMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-initial-schema") { db in
+            try db.execute(sql: """
+                CREATE TABLE performances (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    title TEXT NOT NULL,
+                    performer TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE schedules (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    performance_id INTEGER NOT NULL REFERENCES performances(id),
+                    starts_at INTEGER NOT NULL,
+                    sale_opens_at INTEGER NOT NULL,
+                    sale_closes_at INTEGER NOT NULL,
+                    total_seats INTEGER NOT NULL CHECK (total_seats > 0),
+                    -- seats minus seats in live claims, kept in the same transactions as the claims
+                    remaining_seats INTEGER NOT NULL CHECK (remaining_seats BETWEEN 0 AND total_seats)
+                );
+                CREATE INDEX schedules_by_start ON schedules(starts_at);
+                CREATE INDEX schedules_by_performance ON schedules(performance_id, starts_at);
+                CREATE TABLE seats (
+                    schedule_id INTEGER NOT NULL REFERENCES schedules(id),
+                    seat_no INTEGER NOT NULL CHECK (seat_no > 0),
+                    grade TEXT NOT NULL,
+                    price INTEGER NOT NULL CHECK (price > 0),
+                    PRIMARY KEY (schedule_id, seat_no)
+                ) WITHOUT ROWID;
+                CREATE TABLE reservations (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    user_id INTEGER NOT NULL,
+                    schedule_id INTEGER NOT NULL REFERENCES schedules(id),
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed', 'expired', 'cancelled')),
+                    seat_numbers TEXT NOT NULL,
+                    seat_count INTEGER NOT NULL CHECK (seat_count > 0),
+                    total_price INTEGER NOT NULL CHECK (total_price >= 0),
+                    hold_expires_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX reservations_by_user ON reservations(user_id, id);
+                CREATE INDEX reservations_pending_by_schedule ON reservations(schedule_id, hold_expires_at)
+                    WHERE state = 'pending';
+                CREATE INDEX reservations_pending_by_deadline ON reservations(hold_expires_at)
+                    WHERE state = 'pending';
+                CREATE TABLE seat_claims (
+                    reservation_id INTEGER NOT NULL REFERENCES reservations(id),
+                    schedule_id INTEGER NOT NULL,
+                    seat_no INTEGER NOT NULL,
+                    live INTEGER NOT NULL DEFAULT 1 CHECK (live IN (0, 1)),
+                    PRIMARY KEY (reservation_id, seat_no),
+                    FOREIGN KEY (schedule_id, seat_no) REFERENCES seats(schedule_id, seat_no)
+                ) WITHOUT ROWID;
+                -- The database's guarantee that no seat is in two live reservations.
+                CREATE UNIQUE INDEX seat_claims_one_live_per_seat ON seat_claims(schedule_id, seat_no) WHERE live = 1;
+                CREATE TABLE wallets (
+                    user_id INTEGER PRIMARY KEY,
+                    balance INTEGER NOT NULL CHECK (balance >= 0),
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE TABLE wallet_entries (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    user_id INTEGER NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('charge', 'payment', 'refund')),
+                    amount INTEGER NOT NULL,
+                    balance_after INTEGER NOT NULL CHECK (balance_after >= 0),
+                    reservation_id INTEGER REFERENCES reservations(id),
+                    created_at INTEGER NOT NULL
+                );
+                CREATE INDEX wallet_entries_by_user ON wallet_entries(user_id, id);
+                -- A reservation is paid at most once and refunded at most once.
+                CREATE UNIQUE INDEX wallet_entries_once_per_reservation ON wallet_entries(reservation_id, kind)
+                    WHERE reservation_id IS NOT NULL;
+                CREATE TABLE queue_entries (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    user_id INTEGER NOT NULL UNIQUE,
+                    joined_at INTEGER NOT NULL,
+                    active_until INTEGER -- NULL while waiting
+                );
+                CREATE INDEX queue_entries_waiting ON queue_entries(seq) WHERE active_until IS NULL;
+                CREATE INDEX queue_entries_active ON queue_entries(active_until) WHERE active_until IS NOT NULL;
+                CREATE TABLE idempotency_keys (
+                    user_id INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    result BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (user_id, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+                """)
+        }
+        return migrator
+    }
+}

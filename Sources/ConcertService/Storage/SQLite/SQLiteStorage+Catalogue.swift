@@ -1,0 +1,145 @@
+import Foundation
+import GRDB
+
+extension SQLiteStorage {
+    public func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO performances (title, performer, description, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [performance.title, performance.performer, performance.description, now.millis])
+            return Performance(
+                id: db.lastInsertedRowID, title: performance.title, performer: performance.performer,
+                description: performance.description)
+        }
+    }
+
+    public func createSchedule(_ schedule: NewSchedule, performanceID: Int64, now: Date) async throws -> Schedule {
+        try await write { db in
+            guard try Self.performance(db, id: performanceID) != nil else {
+                throw ServiceError(.performanceNotFound, "Performance \(performanceID) not found.")
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO schedules (performance_id, starts_at, sale_opens_at, sale_closes_at, total_seats, remaining_seats)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    performanceID, schedule.startsAt.millis, schedule.saleOpensAt.millis, schedule.saleClosesAt.millis,
+                    schedule.seats.count, schedule.seats.count,
+                ])
+            let scheduleID = db.lastInsertedRowID
+            let insert = try db.makeStatement(sql: "INSERT INTO seats (schedule_id, seat_no, grade, price) VALUES (?, ?, ?, ?)")
+            for seat in schedule.seats {
+                try insert.execute(arguments: [scheduleID, seat.seatNo, seat.grade, seat.price])
+            }
+            return Schedule(
+                id: scheduleID, performanceID: performanceID, startsAt: schedule.startsAt,
+                saleOpensAt: schedule.saleOpensAt, saleClosesAt: schedule.saleClosesAt,
+                totalSeats: schedule.seats.count, remainingSeats: schedule.seats.count)
+        }
+    }
+
+    public func performances(startingIn range: Range<Date>, now: Date) async throws -> [PerformanceListing] {
+        try await read { db in
+            let schedules = try Self.schedules(
+                db, where: "s.starts_at >= ? AND s.starts_at < ?",
+                arguments: [range.lowerBound.millis, range.upperBound.millis], now: now)
+            var order: [Int64] = []
+            var byPerformance: [Int64: [Schedule]] = [:]
+            for schedule in schedules {
+                if byPerformance[schedule.performanceID] == nil { order.append(schedule.performanceID) }
+                byPerformance[schedule.performanceID, default: []].append(schedule)
+            }
+            return try order.compactMap { id in
+                try Self.performance(db, id: id).map { PerformanceListing(performance: $0, schedules: byPerformance[id] ?? []) }
+            }
+        }
+    }
+
+    public func performance(id: Int64, now: Date) async throws -> PerformanceListing? {
+        try await read { db in
+            guard let performance = try Self.performance(db, id: id) else { return nil }
+            let schedules = try Self.schedules(db, where: "s.performance_id = ?", arguments: [id], now: now)
+            return PerformanceListing(performance: performance, schedules: schedules)
+        }
+    }
+
+    public func seatMap(scheduleID: Int64, now: Date) async throws -> SeatMap? {
+        try await read { db in
+            guard let schedule = try Self.schedules(db, where: "s.id = ?", arguments: [scheduleID], now: now).first else {
+                return nil
+            }
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT st.seat_no, st.grade, st.price, r.state, r.hold_expires_at
+                    FROM seats st
+                    LEFT JOIN seat_claims c ON c.schedule_id = st.schedule_id AND c.seat_no = st.seat_no AND c.live = 1
+                    LEFT JOIN reservations r ON r.id = c.reservation_id
+                    WHERE st.schedule_id = ?
+                    ORDER BY st.seat_no
+                    """,
+                arguments: [scheduleID])
+            let seats = rows.map { row in
+                let claim = (row["state"] as String?).flatMap(Reservation.State.init(rawValue:))
+                let deadline = (row["hold_expires_at"] as Int64?).map(Date.init(millis:))
+                return (
+                    seat: Seat(seatNo: row["seat_no"], grade: row["grade"], price: row["price"]),
+                    status: SeatStatus(claim: claim, holdExpiresAt: deadline, at: now)
+                )
+            }
+            return SeatMap(schedule: schedule, seats: seats)
+        }
+    }
+
+    public func sales(performanceID: Int64, now: Date) async throws -> [ScheduleSales]? {
+        try await read { db in
+            guard try Self.performance(db, id: performanceID) != nil else { return nil }
+            return try Self.schedules(db, where: "s.performance_id = ?", arguments: [performanceID], now: now).map { schedule in
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT
+                            COALESCE(SUM(CASE WHEN state = 'confirmed' THEN seat_count END), 0) AS sold,
+                            COALESCE(SUM(CASE WHEN state = 'pending' AND hold_expires_at > ? THEN seat_count END), 0) AS held,
+                            COALESCE(SUM(CASE WHEN state = 'confirmed' THEN total_price END), 0) AS revenue
+                        FROM reservations WHERE schedule_id = ?
+                        """,
+                    arguments: [now.millis, schedule.id])!
+                return ScheduleSales(schedule: schedule, soldSeats: row["sold"], heldSeats: row["held"], revenue: row["revenue"])
+            }
+        }
+    }
+
+    public func catalogueIsEmpty() async throws -> Bool {
+        try await read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM performances") == 0 }
+    }
+
+    // MARK: Rows
+
+    static func performance(_ db: Database, id: Int64) throws -> Performance? {
+        try Row.fetchOne(db, sql: "SELECT id, title, performer, description FROM performances WHERE id = ?", arguments: [id])
+            .map { Performance(id: $0["id"], title: $0["title"], performer: $0["performer"], description: $0["description"]) }
+    }
+
+    /// Schedules with the remaining seats a client may observe now: holds past their deadline
+    /// count as free even before the sweeper releases them.
+    static func schedules(_ db: Database, where condition: String, arguments: StatementArguments, now: Date) throws -> [Schedule] {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT s.*, s.remaining_seats + (
+                    SELECT COALESCE(SUM(r.seat_count), 0) FROM reservations r
+                    WHERE r.schedule_id = s.id AND r.state = 'pending' AND r.hold_expires_at <= ?
+                ) AS remaining_now
+                FROM schedules s WHERE \(condition) ORDER BY s.starts_at, s.id
+                """,
+            arguments: [now.millis] + arguments)
+        return rows.map { row in
+            Schedule(
+                id: row["id"], performanceID: row["performance_id"], startsAt: row.date("starts_at"),
+                saleOpensAt: row.date("sale_opens_at"), saleClosesAt: row.date("sale_closes_at"),
+                totalSeats: row["total_seats"], remainingSeats: row["remaining_now"])
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import GRDB
+
+/// The embedded backend: one SQLite file in WAL mode. GRDB's pool gives concurrent readers
+/// and one writer at a time, so each write transaction below runs alone; the unique index
+/// over live seat claims still backs the seat rule.
+public final class SQLiteStorage: Storage {
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        // Writers queue for the lock rather than failing at once under bursts.
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // Durable commits: a confirmed payment survives a power cut, not just a crash.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteMigrations.migrator.migrate(pool)
+    }
+
+    public func ping() async throws {
+        _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    // MARK: Helpers shared by the stores
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await translatingErrors { try await pool.read(body) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await translatingErrors { try await pool.write(body) }
+    }
+
+    private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            throw ServiceError(.serviceUnavailable, "The database is busy; retry shortly.")
+        }
+    }
+
+    /// Runs `body` once per idempotency key: a repeated key returns the recorded result.
+    /// The record is written in the caller's transaction, so it commits with the change itself.
+    static func idempotent<V: Codable & Sendable>(
+        _ key: IdempotencyKey?, _ db: Database, now: Date, _ body: () throws -> V
+    ) throws -> Idempotent<V> {
+        guard let key else { return Idempotent(value: try body(), replayed: false) }
+        if let row = try Row.fetchOne(
+            db, sql: "SELECT fingerprint, result FROM idempotency_keys WHERE user_id = ? AND key = ?",
+            arguments: [key.userID, key.key])
+        {
+            guard row["fingerprint"] as String == key.fingerprint else {
+                throw ServiceError(.idempotencyKeyReused, "This Idempotency-Key was used for a different request.")
+            }
+            return Idempotent(value: try JSONDecoder().decode(V.self, from: row["result"] as Data), replayed: true)
+        }
+        let value = try body()
+        try db.execute(
+            sql: "INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [key.userID, key.key, key.fingerprint, try JSONEncoder().encode(value), now.millis])
+        return Idempotent(value: value, replayed: false)
+    }
+}
+
+extension Row {
+    func date(_ column: String) -> Date { Date(millis: self[column]) }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import ConcertService
+import Foundation
+import Logging
+
+@main
+struct Concert: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The concert reservation service.",
+        subcommands: [Serve.self, Migrate.self, SeedDemo.self, Token.self])
+}
+
+/// Configuration from the environment, with flags that override it.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(help: "Address to listen on (HOST).") var host: String?
+    @Option(help: "Port to listen on (PORT).") var port: Int?
+    @Option(help: "SQLite database file (SQLITE_PATH).") var sqlitePath: String?
+
+    func load() throws -> AppConfiguration {
+        var config = try AppConfiguration(environment: ProcessInfo.processInfo.environment)
+        config.host = host ?? config.host
+        config.port = port ?? config.port
+        config.sqlitePath = sqlitePath ?? config.sqlitePath
+        return config
+    }
+}
+
+func makeLogger(_ config: AppConfiguration) -> Logger {
+    var logger = Logger(label: "concert")
+    logger.logLevel = config.logLevel
+    return logger
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP service (migrates the database first).")
+
+    @OptionGroup var options: ConfigurationOptions
+    @Flag(help: "Fill the demo catalogue first if the catalogue is empty.") var seedDemo = false
+
+    func run() async throws {
+        let config = try options.load()
+        let logger = makeLogger(config)
+        let system = try await ConcertSystem.open(config, logger: logger)
+        if seedDemo, try await system.storage.catalogueIsEmpty() {
+            let listings = try await DemoCatalogue.seed(into: system.catalogue)
+            logger.info("Seeded the demo catalogue", metadata: ["performances": "\(listings.count)"])
+        }
+        let app = try await buildApplication(system, config: config, logger: logger)
+        try await app.runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the database schema.")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let config = try options.load()
+        _ = try await ConcertSystem.open(config, logger: makeLogger(config))
+        print("Database schema is up to date: \(config.sqlitePath)")
+    }
+}
+
+struct SeedDemo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fill the catalogue with demo performances on sale now.")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let config = try options.load()
+        let system = try await ConcertSystem.open(config, logger: makeLogger(config))
+        for listing in try await DemoCatalogue.seed(into: system.catalogue) {
+            let schedules = listing.schedules.map { "schedule \($0.id) (\($0.totalSeats) seats)" }.joined(separator: ", ")
+            print("performance \(listing.performance.id) \"\(listing.performance.title)\": \(schedules)")
+        }
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mint a user or admin credential for local use, signed with AUTH_JWT_SECRET.")
+
+    @Option(help: "The user id (the credential's sub).") var user: Int64?
+    @Flag(help: "Mint an admin credential (scope admin).") var admin = false
+    @Option(help: "Hours until the credential expires.") var hours = 24
+
+    func validate() throws {
+        guard user != nil || admin else { throw ValidationError("Give --user ID, --admin, or both.") }
+        guard (user ?? 0) >= 0 else { throw ValidationError("--user must not be negative.") }
+        guard (1...24 * 365).contains(hours) else { throw ValidationError("--hours must be from 1 to 8760.") }
+    }
+
+    func run() async throws {
+        let config = try AppConfiguration(environment: ProcessInfo.processInfo.environment)
+        guard let secret = config.authSecret else {
+            throw ValidationError("Set AUTH_JWT_SECRET to the key the server uses.")
+        }
+        let credentials = await Credentials(secret: secret)
+        print(try await credentials.mint(userID: user ?? 0, admin: admin, validFor: .seconds(hours * 3600)))
+    }
+}
