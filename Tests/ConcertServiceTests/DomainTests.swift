@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+
+@testable import ConcertService
+
+@Suite struct SeatSelectionTests {
+    @Test func sortsAndAcceptsUpToTheLimit() throws {
+        let selection = try SeatSelection(scheduleID: 1, seatNumbers: [4, 2, 3], maxSeats: 4)
+        #expect(selection.seatNumbers == [2, 3, 4])
+    }
+
+    @Test(arguments: [[], [1, 2, 3, 4, 5], [2, 2]])
+    func rejectsBadCounts(_ seats: [Int]) {
+        #expect(throws: ServiceError.self) { try SeatSelection(scheduleID: 1, seatNumbers: seats, maxSeats: 4) }
+    }
+
+    @Test func rejectsSeatZeroAndNegatives() {
+        #expect(throws: ServiceError(.seatOutOfRange, "Seat numbers start at 1.")) {
+            try SeatSelection(scheduleID: 1, seatNumbers: [0, 3], maxSeats: 4)
+        }
+    }
+}
+
+@Suite struct ScheduleRuleTests {
+    let now = Date(timeIntervalSince1970: 1_000_000)
+
+    func schedule(opensIn: TimeInterval = -60, closesIn: TimeInterval = 3600, seats: Int = 10) -> Schedule {
+        Schedule(
+            id: 1, performanceID: 1, startsAt: now.addingTimeInterval(7200), saleOpensAt: now.addingTimeInterval(opensIn),
+            saleClosesAt: now.addingTimeInterval(closesIn), totalSeats: seats, remainingSeats: seats)
+    }
+
+    @Test func holdNeedsTheSaleOpenAndSeatsInRange() throws {
+        let selection = try SeatSelection(scheduleID: 1, seatNumbers: [10], maxSeats: 4)
+        try schedule().checkHold(of: selection, at: now)
+        #expect(throws: ServiceError.self) { try schedule(opensIn: 60).checkHold(of: selection, at: now) }
+        #expect(throws: ServiceError.self) { try schedule(closesIn: -1).checkHold(of: selection, at: now) }
+        #expect(throws: ServiceError.self) { try schedule(seats: 9).checkHold(of: selection, at: now) }
+    }
+
+    @Test func reservableNeedsSaleAndSeats() {
+        var full = schedule()
+        full.remainingSeats = 0
+        #expect(schedule().isReservable(at: now))
+        #expect(!full.isReservable(at: now))
+        #expect(!schedule(opensIn: 10).isReservable(at: now))
+    }
+
+    @Test func layoutsNumberSeatsInGroupOrder() throws {
+        let layout = try NewSchedule(
+            startsAt: now.addingTimeInterval(100), saleOpensAt: now, saleClosesAt: now.addingTimeInterval(50),
+            groups: [SeatGroup(grade: "VIP", count: 2, price: 100), SeatGroup(grade: "R", count: 3, price: 50)])
+        #expect(layout.seats.map(\.seatNo) == [1, 2, 3, 4, 5])
+        #expect(layout.seats.map(\.grade) == ["VIP", "VIP", "R", "R", "R"])
+    }
+
+    @Test func layoutsRejectInvertedWindowsAndBadGroups() {
+        let start = now.addingTimeInterval(100)
+        #expect(throws: ServiceError.self) {
+            try NewSchedule(startsAt: start, saleOpensAt: start, saleClosesAt: now, groups: [SeatGroup(grade: "R", count: 1, price: 1)])
+        }
+        #expect(throws: ServiceError.self) {
+            try NewSchedule(startsAt: now, saleOpensAt: now.addingTimeInterval(-10), saleClosesAt: start, groups: [SeatGroup(grade: "R", count: 1, price: 1)])
+        }
+        for group in [SeatGroup(grade: "R", count: 0, price: 1), SeatGroup(grade: "", count: 1, price: 1),
+                      SeatGroup(grade: "R", count: 1, price: 0), SeatGroup(grade: "R", count: 200_000, price: 1)] {
+            #expect(throws: ServiceError.self) {
+                try NewSchedule(startsAt: start, saleOpensAt: now, saleClosesAt: start, groups: [group])
+            }
+        }
+    }
+}
+
+@Suite struct ReservationRuleTests {
+    let now = Date(timeIntervalSince1970: 1_000_000)
+
+    func reservation(_ state: Reservation.State, expiresIn: TimeInterval = 60) -> Reservation {
+        Reservation(
+            id: 7, userID: 42, scheduleID: 1, seatNumbers: [1, 2], state: state, totalPrice: 300,
+            holdExpiresAt: now.addingTimeInterval(expiresIn), createdAt: now)
+    }
+
+    @Test func payingConfirmsOnlyTheOwnersLiveHold() throws {
+        #expect(try reservation(.pending).confirmed(by: 42, at: now).state == .confirmed)
+        #expect(throws: ServiceError(.reservationNotFound, "Reservation 7 not found.")) {
+            try reservation(.pending).confirmed(by: 43, at: now)
+        }
+        #expect(throws: ServiceError.self) { try reservation(.confirmed).confirmed(by: 42, at: now) }
+        do {
+            _ = try reservation(.pending, expiresIn: 0).confirmed(by: 42, at: now)
+            Issue.record("a lapsed hold was paid")
+        } catch let error as ServiceError {
+            #expect(error.code == .holdExpired)
+        }
+    }
+
+    @Test func aLapsedHoldReadsAsExpired() {
+        #expect(reservation(.pending, expiresIn: -1).visibleState(at: now) == .expired)
+        #expect(reservation(.pending).visibleState(at: now) == .pending)
+        #expect(reservation(.confirmed, expiresIn: -1).visibleState(at: now) == .confirmed)
+    }
+
+    @Test func cancellingReleasesHoldsAndRefundsPaidSeatsBeforeTheShow() throws {
+        let show = now.addingTimeInterval(3600)
+        #expect(try reservation(.pending).cancellation(by: 42, at: now, showStartsAt: show) == .releaseHold)
+        #expect(try reservation(.confirmed).cancellation(by: 42, at: now, showStartsAt: show) == .refund(300))
+        #expect(throws: ServiceError.self) { try reservation(.confirmed).cancellation(by: 42, at: show, showStartsAt: show) }
+        #expect(throws: ServiceError.self) { try reservation(.cancelled).cancellation(by: 42, at: now, showStartsAt: show) }
+        #expect(throws: ServiceError.self) { try reservation(.pending).cancellation(by: 1, at: now, showStartsAt: show) }
+    }
+
+    @Test func holdsArePricedFromTheirSeats() throws {
+        let selection = try SeatSelection(scheduleID: 1, seatNumbers: [1, 2], maxSeats: 4)
+        let seats = [Seat(seatNo: 1, grade: "VIP", price: 150), Seat(seatNo: 2, grade: "R", price: 100)]
+        let hold = try NewHold(userID: 42, selection: selection, seats: seats, now: now, holdDuration: .seconds(300))
+        #expect(hold.totalPrice == 250)
+        #expect(hold.holdExpiresAt == now.addingTimeInterval(300))
+        #expect(throws: ServiceError.self) {
+            try NewHold(userID: 42, selection: selection, seats: [seats[0]], now: now, holdDuration: .seconds(300))
+        }
+    }
+}
+
+@Suite struct WalletRuleTests {
+    @Test func chargesMustBePositiveAndWithinTheLimit() throws {
+        let wallet = Wallet(userID: 1, balance: 100)
+        #expect(try wallet.charge(50, maxCharge: 1000) == WalletMovement(kind: .charge, amount: 50, balanceAfter: 150, reservationID: nil))
+        for amount: Int64 in [0, -5, 1001] {
+            #expect(throws: ServiceError.self) { try wallet.charge(amount, maxCharge: 1000) }
+        }
+        #expect(throws: ServiceError.self) {
+            try Wallet(userID: 1, balance: Wallet.maxBalance).charge(1, maxCharge: 1000)
+        }
+    }
+
+    @Test func paymentsNeverOverdraw() throws {
+        let wallet = Wallet(userID: 1, balance: 100)
+        #expect(try wallet.pay(100, for: 9) == WalletMovement(kind: .payment, amount: -100, balanceAfter: 0, reservationID: 9))
+        do {
+            _ = try wallet.pay(101, for: 9)
+            Issue.record("overdrawn")
+        } catch let error as ServiceError {
+            #expect(error.code == .insufficientBalance)
+        }
+    }
+
+    @Test func refundsCreditTheReservation() throws {
+        #expect(try Wallet(userID: 1, balance: 0).refund(70, for: 3) == WalletMovement(kind: .refund, amount: 70, balanceAfter: 70, reservationID: 3))
+    }
+}
+
+@Suite struct QueueRuleTests {
+    let now = Date(timeIntervalSince1970: 1_000_000)
+
+    @Test func waitingLineCountsPositionsInOrder() {
+        var line = WaitingLine()
+        for seq: Int64 in [1, 2, 3, 5, 4] { line.insert(seq) }
+        #expect(line.position(of: 4) == 4)
+        line.remove(1)
+        line.remove(3)
+        #expect(line.position(of: 2) == 1)
+        #expect(line.position(of: 5) == 3)
+        #expect(line.position(of: 3) == nil)
+        #expect(line.count == 3)
+    }
+
+    @Test func rejoiningGoesToTheBackAndKillsTheOldToken() {
+        var board = QueueBoard()
+        board.joined(user: 1, seq: 1)
+        board.joined(user: 2, seq: 2)
+        board.joined(user: 1, seq: 3)
+        #expect(board.status(user: 1, seq: 1, at: now) == .gone)
+        #expect(board.status(user: 2, seq: 2, at: now) == .waiting(position: 1))
+        #expect(board.status(user: 1, seq: 3, at: now) == .waiting(position: 2))
+    }
+
+    @Test func admissionBeforeTheJoinEventStillEndsActive() {
+        var board = QueueBoard()
+        board.admitted(user: 1, seq: 1, until: now.addingTimeInterval(60))
+        board.joined(user: 1, seq: 1)
+        #expect(board.status(user: 1, seq: 1, at: now) == .active(until: now.addingTimeInterval(60)))
+        #expect(board.waitingCount == 0)
+        #expect(board.status(user: 1, seq: 1, at: now.addingTimeInterval(61)) == .gone)
+        board.ended(user: 1, seq: 1)
+        #expect(board.activeCount == 0)
+    }
+
+    @Test func admissionRespectsTheActiveCap() {
+        let capped = AdmissionPolicy(tick: .seconds(1), admitPerTick: 10, maxActive: 25, activeDuration: .seconds(300))
+        #expect(capped.admissions(whileActive: 0) == 10)
+        #expect(capped.admissions(whileActive: 20) == 5)
+        #expect(capped.admissions(whileActive: 30) == 0)
+        let unlimited = AdmissionPolicy(tick: .milliseconds(500), admitPerTick: 10, maxActive: 0, activeDuration: .seconds(300))
+        #expect(unlimited.admissions(whileActive: 1_000_000) == 10)
+        #expect(unlimited.estimatedWaitSeconds(position: 25) == 2)
+    }
+
+    @Test func queueTokensResistForgery() {
+        let codec = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: "a"))
+        let token = codec.encode(QueueTicket(userID: 42, seq: 7))
+        #expect(codec.decode(token) == QueueTicket(userID: 42, seq: 7))
+        let other = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: "b"))
+        #expect(other.decode(token) == nil)
+        let forgedPayload = Base64URL.encode(Data(repeating: 1, count: 16)) + "." + token.split(separator: ".")[1]
+        #expect(codec.decode(forgedPayload) == nil)
+        #expect(codec.decode("garbage") == nil)
+        #expect(codec.decode("") == nil)
+    }
+}
