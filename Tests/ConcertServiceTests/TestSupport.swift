@@ -132,8 +132,8 @@ struct TestDriver: Sendable {
 func checkInvariants(_ service: TestService) throws {
     try service.database().read { db in
         let doubleClaims = try Int.fetchOne(db, sql: """
-            SELECT COUNT(*) FROM (SELECT schedule_id, seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
-            WHERE r.state IN ('pending', 'confirmed') GROUP BY schedule_id, seat_no HAVING COUNT(*) > 1)
+            SELECT COUNT(*) FROM (SELECT c.schedule_id, c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+            WHERE r.state IN ('pending', 'confirmed') GROUP BY c.schedule_id, c.seat_no HAVING COUNT(*) > 1)
             """)
         #expect(doubleClaims == 0, "a seat is in two live reservations")
         let drift = try Int.fetchOne(db, sql: """

@@ -12,7 +12,7 @@ struct ErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as ServiceError {
             return Self.response(for: error)
-        } catch let error as HTTPError {
+        } catch let error as any HTTPResponseError {
             return Self.response(for: Self.serviceError(from: error))
         } catch {
             context.logger.error("Unhandled error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
@@ -20,13 +20,14 @@ struct ErrorMiddleware: RouterMiddleware {
         }
     }
 
-    /// Hummingbird's own errors: unknown routes, oversized bodies.
-    static func serviceError(from error: HTTPError) -> ServiceError {
-        switch error.status {
+    /// Hummingbird's and NIO's own errors: unknown routes, oversized bodies.
+    static func serviceError(from error: any HTTPResponseError) -> ServiceError {
+        let message = (error as? HTTPError)?.body
+        return switch error.status {
         case .notFound, .methodNotAllowed: ServiceError(.routeNotFound, "No such endpoint.")
         case .contentTooLarge: ServiceError(.bodyTooLarge, "The request body is too large.")
-        case .unauthorized: ServiceError(.unauthenticated, error.body ?? "Authentication required.")
-        default: ServiceError(.invalidBody, error.body ?? "The request is malformed.")
+        case .unauthorized: ServiceError(.unauthenticated, message ?? "Authentication required.")
+        default: ServiceError(.invalidBody, message ?? "The request is malformed.")
         }
     }
 

@@ -1,0 +1,281 @@
+import Foundation
+import HTTPTypes
+import Testing
+
+@testable import ConcertService
+
+@Suite struct QueueEndpointTests {
+    @Test func joinPollAndRejoin() async throws {
+        let service = try await TestService { $0.queueTick = .seconds(3600) }  // nobody is admitted
+        try await service.run { api in
+            let first = try await api.request(.post, "/v1/queue/tokens", user: 7)
+            #expect(first.status == .created)
+            #expect(first.string("status") == "waiting")
+            #expect(first.int("position") == 1)
+            #expect(first.json["active_until"] is NSNull)
+            _ = try await api.request(.post, "/v1/queue/tokens", user: 8)
+            let again = try await api.request(.post, "/v1/queue/tokens", user: 7)
+            #expect(again.int("position") == 2)
+            #expect(again.int("waiting_total") == 2)
+            let old = try await api.request(.get, "/v1/queue/tokens/current", queueToken: first.string("token"))
+            #expect(old.status == .gone)
+            #expect(old.errorCode == "QUEUE_TOKEN_EXPIRED")
+            let poll = try await api.request(.get, "/v1/queue/tokens/current", queueToken: again.string("token"))
+            #expect(poll.status == .ok)
+            #expect(poll.int("position") == 2)
+            #expect(poll.int("estimated_wait_seconds") ?? 0 > 0)
+        }
+    }
+
+    @Test func badQueueTokensAreRefused() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            #expect(try await api.request(.get, "/v1/queue/tokens/current").errorCode == "QUEUE_TOKEN_MISSING")
+            let forged = try await api.request(.get, "/v1/queue/tokens/current", queueToken: "AAAAAAAAACoAAAAAAAAAAQ.forged")
+            #expect(forged.status == .unauthorized)
+            #expect(forged.errorCode == "QUEUE_TOKEN_INVALID")
+            #expect(try await api.request(.post, "/v1/queue/tokens").status == .unauthorized)
+        }
+    }
+
+    @Test func admissionActivatesAndWaitingUsersAreRefusedWithTheirPosition() async throws {
+        let service = try await TestService {
+            $0.maxActive = 1
+            $0.admitPerTick = 1
+        }
+        try await service.run { api in
+            let schedule = try await api.createSchedule()
+            let first = try await api.admittedToken(user: 10)
+            let active = try await api.request(.get, "/v1/queue/tokens/current", queueToken: first)
+            #expect(active.int("position") == 0)
+            #expect(active.string("active_until") != nil)
+            let second = try #require(try await api.request(.post, "/v1/queue/tokens", user: 11).string("token"))
+            try await Task.sleep(for: .milliseconds(100))
+            let refused = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 11, queueToken: second)
+            #expect(refused.status == .forbidden)
+            #expect(refused.errorCode == "QUEUE_TOKEN_WAITING")
+            #expect((refused.json["error"] as? [String: Any])?["position"] as? Int == 1)
+            let notYours = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 11, queueToken: first)
+            #expect(notYours.errorCode == "QUEUE_TOKEN_NOT_YOURS")
+        }
+    }
+}
+
+@Suite struct CatalogueEndpointTests {
+    @Test func listingDetailAndSeatMap() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("VIP", 2, 5000), ("R", 3, 1000)])
+            let token = try await api.admittedToken(user: 5)
+            let list = try await api.request(.get, "/v1/performances", user: 5, queueToken: token)
+            #expect(list.status == .ok)
+            let performances = try #require(list.json["performances"] as? [[String: Any]])
+            #expect(performances.count == 1)
+            let schedules = try #require(performances[0]["schedules"] as? [[String: Any]])
+            #expect(schedules.first?["remaining_seats"] as? Int == 5)
+            #expect(schedules.first?["reservable"] as? Bool == true)
+
+            let id = try #require(performances[0]["id"] as? Int)
+            #expect(try await api.request(.get, "/v1/performances/\(id)", user: 5, queueToken: token).string("title") == "Test Show")
+            #expect(try await api.request(.get, "/v1/performances/999", user: 5, queueToken: token).errorCode == "PERFORMANCE_NOT_FOUND")
+
+            let map = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 5, queueToken: token)
+            let seats = try #require(map.json["seats"] as? [[String: Any]])
+            #expect(seats.map { $0["grade"] as? String } == ["VIP", "VIP", "R", "R", "R"])
+            #expect(seats.allSatisfy { $0["status"] as? String == "available" })
+            #expect(try await api.request(.get, "/v1/schedules/999/seats", user: 5, queueToken: token).status == .notFound)
+
+            let outOfRange = try await api.request(.get, "/v1/performances?from=2030-01-01&to=2031-01-01", user: 5, queueToken: token)
+            #expect((outOfRange.json["performances"] as? [Any])?.isEmpty == true)
+            let inverted = try await api.request(.get, "/v1/performances?from=2030-01-01&to=2029-01-01", user: 5, queueToken: token)
+            #expect(inverted.status == .badRequest)
+            #expect(try await api.request(.get, "/v1/performances?from=yesterday", user: 5, queueToken: token).status == .badRequest)
+            #expect(try await api.request(.get, "/v1/performances", user: 5).errorCode == "QUEUE_TOKEN_MISSING")
+        }
+    }
+
+    @Test func adminEndpointsNeedTheAdminScopeAndValidInput() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let body = #"{"title": "T", "performer": "P"}"#
+            #expect(try await api.request(.post, "/v1/admin/performances", body: body).status == .unauthorized)
+            #expect(try await api.request(.post, "/v1/admin/performances", user: 3, body: body).errorCode == "FORBIDDEN")
+            #expect(try await api.request(.post, "/v1/admin/performances", user: 1, admin: true, body: #"{"title": " ", "performer": "P"}"#).status == .unprocessableContent)
+            #expect(try await api.request(.post, "/v1/admin/performances/99/schedules", user: 1, admin: true, body: """
+                {"starts_at": "2030-01-02T00:00:00Z", "sale_opens_at": "2030-01-01T00:00:00Z", "sale_closes_at": "2030-01-01T12:00:00Z",
+                 "seats": [{"grade": "R", "count": 1, "price": 1}]}
+                """).errorCode == "PERFORMANCE_NOT_FOUND")
+            let schedule = try await api.createSchedule()
+            _ = schedule
+            #expect(try await api.request(.post, "/v1/admin/performances/1/schedules", user: 1, admin: true, body: """
+                {"starts_at": "2030-01-02T00:00:00Z", "sale_opens_at": "2030-01-03T00:00:00Z", "sale_closes_at": "2030-01-01T12:00:00Z",
+                 "seats": [{"grade": "R", "count": 1, "price": 1}]}
+                """).errorCode == "INVALID_SCHEDULE")
+            let sales = try await api.request(.get, "/v1/admin/performances/1/sales", user: 1, admin: true)
+            #expect(sales.status == .ok)
+            #expect(sales.int("revenue") == 0)
+            #expect(try await api.request(.get, "/v1/admin/performances/1/sales", user: 2).status == .forbidden)
+        }
+    }
+}
+
+@Suite struct ReservationEndpointTests {
+    @Test func holdPayCancelAndRefund() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("VIP", 4, 5000)])
+            let token = try await api.admittedToken(user: 20)
+            let held = try await api.hold(user: 20, schedule: schedule, seats: [2, 1], queueToken: token)
+            #expect(held.status == .created)
+            #expect(held.json["seat_numbers"] as? [Int] == [1, 2])
+            #expect(held.int("total_price") == 10000)
+            #expect(held.string("state") == "pending")
+            let id = try #require(held.int("id"))
+            // The token was spent by the hold.
+            #expect(try await api.request(.get, "/v1/queue/tokens/current", queueToken: token).status == .gone)
+
+            #expect(try await api.request(.post, "/v1/reservations/\(id)/payment", user: 20).errorCode == "INSUFFICIENT_BALANCE")
+            #expect(try await api.request(.post, "/v1/reservations/\(id)/payment", user: 20).status.code == 402)
+            #expect(try await api.charge(user: 20, amount: 15000).int("balance") == 15000)
+            let paid = try await api.request(.post, "/v1/reservations/\(id)/payment", user: 20)
+            #expect(paid.string("state") == "confirmed")
+            #expect(try await api.request(.get, "/v1/wallet", user: 20).int("balance") == 5000)
+            #expect(try await api.request(.post, "/v1/reservations/\(id)/payment", user: 20).errorCode == "RESERVATION_NOT_PENDING")
+
+            let one = try await api.request(.get, "/v1/reservations/\(id)", user: 20)
+            #expect(one.string("state") == "confirmed")
+            let mine = try await api.request(.get, "/v1/reservations", user: 20)
+            #expect((mine.json["reservations"] as? [[String: Any]])?.count == 1)
+
+            let cancelled = try await api.request(.post, "/v1/reservations/\(id)/cancel", user: 20)
+            #expect(cancelled.string("state") == "cancelled")
+            #expect(try await api.request(.get, "/v1/wallet", user: 20).int("balance") == 15000)
+            #expect(try await api.request(.post, "/v1/reservations/\(id)/cancel", user: 20).errorCode == "RESERVATION_NOT_CANCELLABLE")
+
+            let ledger = try await api.request(.get, "/v1/wallet/entries", user: 20)
+            let entries = try #require(ledger.json["entries"] as? [[String: Any]])
+            #expect(entries.map { $0["kind"] as? String } == ["refund", "payment", "charge"])
+            #expect(entries.map { $0["amount"] as? Int } == [10000, -10000, 15000])
+            try checkInvariants(service)
+        }
+    }
+
+    @Test func badHoldsChangeNothing() async throws {
+        let service = try await TestService { $0.maxSeatsPerHold = 2 }
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 5, 100)])
+            let token = try await api.admittedToken(user: 30)
+            func hold(_ body: String) async throws -> Reply {
+                try await api.request(.post, "/v1/reservations", user: 30, queueToken: token, body: body)
+            }
+            #expect(try await hold(#"{"schedule_id": \#(schedule), "seat_numbers": [6]}"#).errorCode == "SEAT_OUT_OF_RANGE")
+            #expect(try await hold(#"{"schedule_id": \#(schedule), "seat_numbers": [0]}"#).errorCode == "SEAT_OUT_OF_RANGE")
+            #expect(try await hold(#"{"schedule_id": \#(schedule), "seat_numbers": [1, 1]}"#).errorCode == "INVALID_SEAT_SELECTION")
+            #expect(try await hold(#"{"schedule_id": \#(schedule), "seat_numbers": [1, 2, 3]}"#).errorCode == "INVALID_SEAT_SELECTION")
+            #expect(try await hold(#"{"schedule_id": \#(schedule), "seat_numbers": []}"#).status == .unprocessableContent)
+            #expect(try await hold(#"{"schedule_id": 999, "seat_numbers": [1]}"#).errorCode == "SCHEDULE_NOT_FOUND")
+            #expect(try await hold(#"{"schedule_id": "one", "seat_numbers": [1]}"#).errorCode == "INVALID_BODY")
+            #expect(try await hold(#"{"schedule_id": 99999999999999999999, "seat_numbers": [1]}"#).errorCode == "INVALID_BODY")
+            #expect(try await hold(#"{"seat_numbers": [1]}"#).errorCode == "INVALID_BODY")
+            #expect(try await hold("{not json").errorCode == "INVALID_BODY")
+            #expect(try await hold(String(repeating: " ", count: 20_000) + "{}").status == .contentTooLarge)
+            // None of that spent the token or took a seat.
+            #expect(try await api.request(.get, "/v1/queue/tokens/current", queueToken: token).string("status") == "active")
+            let map = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 30, queueToken: token)
+            #expect(map.int("remaining_seats") == 5)
+        }
+    }
+
+    @Test func closedSalesAndUnknownOrForeignIdsAreRefused() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 5, 100)])
+            try await service.database().write { db in
+                try db.execute(sql: "UPDATE schedules SET sale_opens_at = sale_closes_at - 1 WHERE id = ?", arguments: [schedule])
+            }
+            #expect(try await api.hold(user: 40, schedule: schedule, seats: [1]).errorCode == "SALE_NOT_OPEN")
+            #expect(try await api.request(.get, "/v1/reservations/abc", user: 40).errorCode == "INVALID_PARAMETER")
+            #expect(try await api.request(.get, "/v1/reservations/99999999999999999999", user: 40).status == .badRequest)
+            #expect(try await api.request(.get, "/v1/reservations/0", user: 40).status == .badRequest)
+            #expect(try await api.request(.post, "/v1/reservations/12345/payment", user: 40).errorCode == "RESERVATION_NOT_FOUND")
+            #expect(try await api.request(.get, "/v1/nowhere").errorCode == "NOT_FOUND")
+        }
+    }
+}
+
+@Suite struct WalletEndpointTests {
+    @Test func chargesAreValidatedAndTheLedgerPages() async throws {
+        let service = try await TestService { $0.walletMaxCharge = 1000 }
+        try await service.run { api in
+            #expect(try await api.request(.get, "/v1/wallet", user: 50).int("balance") == 0)
+            #expect(try await api.charge(user: 50, amount: 0).errorCode == "INVALID_AMOUNT")
+            #expect(try await api.charge(user: 50, amount: -10).status == .unprocessableContent)
+            #expect(try await api.charge(user: 50, amount: 1001).errorCode == "AMOUNT_OVER_LIMIT")
+            #expect(try await api.request(.post, "/v1/wallet/charges", user: 50, body: #"{"amount": 1.5}"#).errorCode == "INVALID_BODY")
+            #expect(try await api.request(.post, "/v1/wallet/charges", user: 50, body: #"{"amount": 9223372036854775808}"#).status == .badRequest)
+            for amount in 1...5 { #expect(try await api.charge(user: 50, amount: amount).status == .created) }
+            let first = try await api.request(.get, "/v1/wallet/entries?limit=2", user: 50)
+            let entries = try #require(first.json["entries"] as? [[String: Any]])
+            #expect(entries.map { $0["amount"] as? Int } == [5, 4])
+            let cursor = try #require(first.string("next_cursor"))
+            let last = try await api.request(.get, "/v1/wallet/entries?limit=3&cursor=\(cursor)", user: 50)
+            #expect((last.json["entries"] as? [[String: Any]])?.map { $0["amount"] as? Int } == [3, 2, 1])
+            #expect(last.json["next_cursor"] is NSNull)
+            #expect(try await api.request(.get, "/v1/wallet/entries?limit=0", user: 50).status == .badRequest)
+            #expect(try await api.request(.get, "/v1/wallet/entries?cursor=x", user: 50).status == .badRequest)
+            #expect(try await api.request(.get, "/v1/wallet", user: 50).int("balance") == 15)
+        }
+    }
+
+    @Test func idempotencyKeysReplayTheFirstResult() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let body = #"{"amount": 700}"#
+            let first = try await api.request(.post, "/v1/wallet/charges", user: 60, idempotencyKey: "charge-1", body: body)
+            let again = try await api.request(.post, "/v1/wallet/charges", user: 60, idempotencyKey: "charge-1", body: body)
+            #expect(first.int("balance") == 700)
+            #expect(again.status == .created)
+            #expect(again.int("balance") == 700)
+            #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            let reused = try await api.request(.post, "/v1/wallet/charges", user: 60, idempotencyKey: "charge-1", body: #"{"amount": 1}"#)
+            #expect(reused.errorCode == "IDEMPOTENCY_KEY_REUSED")
+            #expect(try await api.request(.post, "/v1/wallet/charges", user: 60, idempotencyKey: String(repeating: "k", count: 300), body: body).errorCode == "INVALID_IDEMPOTENCY_KEY")
+            // Keys belong to their user.
+            #expect(try await api.request(.post, "/v1/wallet/charges", user: 61, idempotencyKey: "charge-1", body: body).headers[HTTPField.Name("Idempotent-Replayed")!] == nil)
+            #expect(try await api.request(.get, "/v1/wallet", user: 60).int("balance") == 700)
+        }
+    }
+}
+
+@Suite struct CredentialTests {
+    @Test func forgedExpiredAndMalformedCredentialsAreRefused() async throws {
+        let service = try await TestService()
+        let other = await Credentials(secret: String(repeating: "x", count: 40))
+        let forged = try await other.mint(userID: 1, admin: true, validFor: .seconds(60))
+        let expired = try await service.system.credentials.mint(userID: 1, admin: false, validFor: .seconds(60), now: Date().addingTimeInterval(-120))
+        try await service.run { api in
+            for header in ["Bearer \(forged)", "Bearer \(expired)", "Bearer nonsense", "Basic abc", "Bearer "] {
+                let reply = try await api.request(.get, "/v1/wallet", headers: [.authorization: header])
+                #expect(reply.status == .unauthorized)
+                #expect(reply.errorCode == "UNAUTHENTICATED")
+            }
+        }
+    }
+}
+
+@Suite struct OperationsEndpointTests {
+    @Test func healthReadinessMetricsAndTheAPIDocument() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            #expect(try await api.request(.get, "/health").string("status") == "ok")
+            #expect(try await api.request(.get, "/ready").string("status") == "ready")
+            _ = try await api.request(.post, "/v1/queue/tokens", user: 1)
+            let metrics = try await api.request(.get, "/metrics")
+            let text = String(decoding: metrics.body, as: UTF8.self)
+            #expect(text.contains("hb_requests"))
+            #expect(text.contains("concert_queue_waiting"))
+            let document = try await api.request(.get, "/openapi.yaml")
+            #expect(String(decoding: document.body, as: UTF8.self).hasPrefix("openapi: 3"))
+        }
+    }
+}
