@@ -86,11 +86,13 @@ import Testing
             try reservation(.pending).confirmed(by: 43, at: now)
         }
         #expect(throws: ServiceError.self) { try reservation(.confirmed).confirmed(by: 42, at: now) }
-        do {
-            _ = try reservation(.pending, expiresIn: 0).confirmed(by: 42, at: now)
-            Issue.record("a lapsed hold was paid")
-        } catch let error as ServiceError {
-            #expect(error.code == .holdExpired)
+        for expired in [reservation(.pending, expiresIn: 0), reservation(.expired)] {
+            do {
+                _ = try expired.confirmed(by: 42, at: now)
+                Issue.record("an expired hold was paid")
+            } catch let error as ServiceError {
+                #expect(error.code == .holdExpired)
+            }
         }
     }
 

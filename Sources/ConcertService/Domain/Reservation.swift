@@ -30,11 +30,12 @@ public struct Reservation: Sendable, Equatable, Codable {
     /// The wallet debit is `Wallet.pay`; both happen in one transaction.
     public func confirmed(by userID: Int64, at now: Date) throws -> Reservation {
         try requireOwner(userID)
+        // Expired whether or not the sweeper has been by yet.
+        guard state != .expired, !isLapsed(at: now) else {
+            throw ServiceError(.holdExpired, "The hold on reservation \(id) expired at \(holdExpiresAt).")
+        }
         guard state == .pending else {
             throw ServiceError(.reservationNotPending, "Reservation \(id) is \(state.rawValue), not pending.")
-        }
-        guard !isLapsed(at: now) else {
-            throw ServiceError(.holdExpired, "The hold on reservation \(id) expired at \(holdExpiresAt).")
         }
         var confirmed = self
         confirmed.state = .confirmed

@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import ConcertService
+
+/// Concurrency claims, proven by requests that really race on one SQLite file, then checked
+/// against the database.
+@Suite struct RaceTests {
+    @Test func hundredUsersRaceForOneSeat() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
+            let users = Array(Int64(1000)..<1100)
+            let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
+                for user in users { group.addTask { (user, try await api.admittedToken(user: user)) } }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for user in users {
+                    group.addTask { try await api.hold(user: user, schedule: schedule, seats: [7], queueToken: tokens[user]).status.code }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 201 }.count == 1)
+            #expect(statuses.filter { $0 == 409 }.count == 99)
+            try checkInvariants(service)
+            let remaining = try await service.database().read { db in
+                try Int.fetchOne(db, sql: "SELECT remaining_seats FROM schedules WHERE id = ?", arguments: [schedule])
+            }
+            #expect(remaining == 9)
+        }
+    }
+
+    @Test func sixtyHoldsOfDifferentSeatsAllSucceed() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 60, 100)])
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for seat in 1...60 {
+                    group.addTask { try await api.hold(user: Int64(2000 + seat), schedule: schedule, seats: [seat]).status.code }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 201, count: 60))
+            try checkInvariants(service)
+            let remaining = try await service.database().read { db in
+                try Int.fetchOne(db, sql: "SELECT remaining_seats FROM schedules WHERE id = ?", arguments: [schedule])
+            }
+            #expect(remaining == 0)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func twentyConcurrentPaymentsDebitOnce(withIdempotencyKey: Bool) async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("VIP", 4, 1000)])
+            let id = try #require(try await api.hold(user: 3000, schedule: schedule, seats: [1, 2]).int("id"))
+            _ = try await api.charge(user: 3000, amount: 10_000)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        try await api.request(
+                            .post, "/v1/reservations/\(id)/payment", user: 3000,
+                            idempotencyKey: withIdempotencyKey ? "pay-once" : nil
+                        ).status.code
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            if withIdempotencyKey {
+                #expect(statuses == Array(repeating: 200, count: 20))  // every retry gets the first answer
+            } else {
+                #expect(statuses.filter { $0 == 200 }.count == 1)
+                #expect(statuses.filter { $0 == 409 }.count == 19)
+            }
+            #expect(try await api.request(.get, "/v1/wallet", user: 3000).int("balance") == 8000)
+            let payments = try await service.database().read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM wallet_entries WHERE kind = 'payment' AND reservation_id = ?", arguments: [id])
+            }
+            #expect(payments == 1)
+            try checkInvariants(service)
+        }
+    }
+
+    @Test func expiredHoldsReleaseTheirSeatsAndCannotBePaid() async throws {
+        let service = try await TestService { $0.holdDuration = .milliseconds(300) }
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 3, 100)])
+            let held = try await api.hold(user: 4000, schedule: schedule, seats: [1, 2])
+            let id = try #require(held.int("id"))
+            _ = try await api.charge(user: 4000, amount: 1000)
+            try await Task.sleep(for: .milliseconds(700))
+
+            let payment = try await api.request(.post, "/v1/reservations/\(id)/payment", user: 4000)
+            #expect(payment.status == .gone)
+            #expect(payment.errorCode == "HOLD_EXPIRED")
+            #expect(try await api.request(.get, "/v1/reservations/\(id)", user: 4000).string("state") == "expired")
+            #expect(try await api.request(.get, "/v1/wallet", user: 4000).int("balance") == 1000)
+            let state = try await service.database().read { db in
+                try String.fetchOne(db, sql: "SELECT state FROM reservations WHERE id = ?", arguments: [id])
+            }
+            #expect(state == "expired", "the sweeper released the hold")
+            // Another user can now take the seats.
+            #expect(try await api.hold(user: 4001, schedule: schedule, seats: [1, 2]).status == .created)
+            try checkInvariants(service)
+        }
+    }
+
+    @Test func aLapsedHoldsSeatsAreFreeEvenBeforeTheSweeperRuns() async throws {
+        let service = try await TestService {
+            $0.holdDuration = .milliseconds(200)
+            $0.holdSweepInterval = .seconds(3600)  // the sweeper never gets there in this test
+        }
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 2, 100)])
+            #expect(try await api.hold(user: 4100, schedule: schedule, seats: [1]).status == .created)
+            let token = try await api.admittedToken(user: 4101)
+            try await Task.sleep(for: .milliseconds(400))
+            let map = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 4101, queueToken: token)
+            #expect(map.int("remaining_seats") == 2)
+            #expect((map.json["seats"] as? [[String: Any]])?.first?["status"] as? String == "available")
+            #expect(try await api.hold(user: 4101, schedule: schedule, seats: [1], queueToken: token).status == .created)
+            try checkInvariants(service)
+        }
+    }
+
+    @Test func anotherUsersReservationAndWalletAreOutOfReach() async throws {
+        let service = try await TestService()
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 2, 100)])
+            let id = try #require(try await api.hold(user: 5000, schedule: schedule, seats: [1]).int("id"))
+            _ = try await api.charge(user: 5000, amount: 500)
+            _ = try await api.charge(user: 5001, amount: 500)
+            #expect(try await api.request(.get, "/v1/reservations/\(id)", user: 5001).status == .notFound)
+            #expect(try await api.request(.post, "/v1/reservations/\(id)/payment", user: 5001).status == .notFound)
+            #expect(try await api.request(.post, "/v1/reservations/\(id)/cancel", user: 5001).status == .notFound)
+            let theirs = try await api.request(.get, "/v1/reservations", user: 5001)
+            #expect((theirs.json["reservations"] as? [Any])?.isEmpty == true)
+            let ledger = try await api.request(.get, "/v1/wallet/entries", user: 5001)
+            #expect((ledger.json["entries"] as? [[String: Any]])?.count == 1)
+            // Untouched: still held, and the owner's wallet still whole.
+            #expect(try await api.request(.get, "/v1/reservations/\(id)", user: 5000).string("state") == "pending")
+            #expect(try await api.request(.get, "/v1/wallet", user: 5000).int("balance") == 500)
+        }
+    }
+
+    @Test func aRestartLosesNothing() async throws {
+        let service = try await TestService()
+        let (token, id) = try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 2, 100)])
+            let id = try #require(try await api.hold(user: 6000, schedule: schedule, seats: [2]).int("id"))
+            _ = try await api.charge(user: 6000, amount: 300)
+            let waiting = try #require(try await api.request(.post, "/v1/queue/tokens", user: 6001).string("token"))
+            return (waiting, id)
+        }
+        // A second process' view: a new system on the same file.
+        let restarted = try await TestService { $0.sqlitePath = service.config.sqlitePath }
+        try await restarted.run { (api: TestDriver) async throws in
+            #expect(try await api.request(.get, "/v1/reservations/\(id)", user: 6000).string("state") == "pending")
+            #expect(try await api.request(.get, "/v1/wallet", user: 6000).int("balance") == 300)
+            #expect(try await api.request(.get, "/v1/queue/tokens/current", queueToken: token).status == .ok)
+        }
+    }
+}
