@@ -13,6 +13,7 @@ extension SQLiteStorage {
                 try schedule.checkHold(of: selection, at: now)
                 try Self.spendQueueEntry(db, seq: request.queueSeq, userID: request.userID, now: now)
 
+                // Validated integers only, so inlining them in SQL is safe (SQLite has no array binding).
                 let seatList = selection.seatNumbers.map(String.init).joined(separator: ",")
                 let seats = try Row.fetchAll(
                     db, sql: "SELECT seat_no, grade, price FROM seats WHERE schedule_id = ? AND seat_no IN (\(seatList)) ORDER BY seat_no",
