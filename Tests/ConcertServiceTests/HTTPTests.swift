@@ -23,6 +23,7 @@ import Testing
             let poll = try await api.request(.get, "/v1/queue/tokens/current", queueToken: again.string("token"))
             #expect(poll.status == .ok)
             #expect(poll.int("position") == 2)
+            #expect(poll.string("token") == again.string("token"))
             #expect(poll.int("estimated_wait_seconds") ?? 0 > 0)
         }
     }
@@ -105,8 +106,7 @@ import Testing
                 {"starts_at": "2030-01-02T00:00:00Z", "sale_opens_at": "2030-01-01T00:00:00Z", "sale_closes_at": "2030-01-01T12:00:00Z",
                  "seats": [{"grade": "R", "count": 1, "price": 1}]}
                 """).errorCode == "PERFORMANCE_NOT_FOUND")
-            let schedule = try await api.createSchedule()
-            _ = schedule
+            _ = try await api.createSchedule()
             #expect(try await api.request(.post, "/v1/admin/performances/1/schedules", user: 1, admin: true, body: """
                 {"starts_at": "2030-01-02T00:00:00Z", "sale_opens_at": "2030-01-03T00:00:00Z", "sale_closes_at": "2030-01-01T12:00:00Z",
                  "seats": [{"grade": "R", "count": 1, "price": 1}]}

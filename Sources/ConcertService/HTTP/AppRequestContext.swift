@@ -16,15 +16,15 @@ public struct AppRequestContext: RequestContext {
 }
 
 enum APIJSON {
-    static var encoder: JSONEncoder {
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = .sortedKeys
         return encoder
-    }
+    }()
 
-    static var decoder: JSONDecoder {
+    static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.dateDecodingStrategy = .custom { decoder in
@@ -36,7 +36,7 @@ enum APIJSON {
             return date
         }
         return decoder
-    }
+    }()
 }
 
 /// Dates in requests: ISO-8601 date-times (with or without fractional seconds) or plain dates (UTC).

@@ -48,12 +48,14 @@ public final class QueueService: Sendable {
         let ticket = QueueTicket(userID: userID, seq: entry.seq)
         board.withLock { $0.joined(user: userID, seq: entry.seq) }
         publishGauges()
-        return pass(for: ticket, now: now)
+        return pass(for: ticket, token: codec.encode(ticket), now: now)
     }
 
     /// Flow 2: where a token stands. Verifies the signature and reads memory only.
     public func poll(token: String?, now: Date = Date()) throws -> QueuePass {
-        let pass = pass(for: try ticket(from: token), now: now)
+        let ticket = try ticket(from: token)
+        // The client's own token is already genuine: echo it rather than signing it again.
+        let pass = pass(for: ticket, token: token ?? "", now: now)
         guard pass.status != .gone else { throw expired }
         return pass
     }
@@ -118,10 +120,10 @@ public final class QueueService: Sendable {
         return ticket
     }
 
-    private func pass(for ticket: QueueTicket, now: Date) -> QueuePass {
+    private func pass(for ticket: QueueTicket, token: String, now: Date) -> QueuePass {
         let (status, waitingTotal) = board.withLock { ($0.status(user: ticket.userID, seq: ticket.seq, at: now), $0.waitingCount) }
         let wait = if case .waiting(let position) = status { policy.estimatedWaitSeconds(position: position) } else { 0 }
-        return QueuePass(token: codec.encode(ticket), status: status, waitingTotal: waitingTotal, estimatedWaitSeconds: wait)
+        return QueuePass(token: token, status: status, waitingTotal: waitingTotal, estimatedWaitSeconds: wait)
     }
 
     private func publishGauges() {

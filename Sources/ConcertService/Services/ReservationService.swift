@@ -7,6 +7,17 @@ public struct ReservationService: Sendable {
     let queue: QueueService
     let holdDuration: Duration
     let maxSeatsPerHold: Int
+    private let holdsCounter = Counter(label: "concert_holds_total")
+    private let holdConflictsCounter = Counter(label: "concert_hold_conflicts_total")
+    private let paymentsCounter = Counter(label: "concert_payments_total")
+    private let expiredHoldsCounter = Counter(label: "concert_holds_expired_total")
+
+    init(store: any ReservationStore, queue: QueueService, holdDuration: Duration, maxSeatsPerHold: Int) {
+        self.store = store
+        self.queue = queue
+        self.holdDuration = holdDuration
+        self.maxSeatsPerHold = maxSeatsPerHold
+    }
 
     /// Flow 6: hold 1 to K seats of one schedule, all or nothing, spending the queue token.
     public func hold(
@@ -22,13 +33,13 @@ public struct ReservationService: Sendable {
             let result = try await store.hold(request, now: now, idempotency: idempotency)
             if !result.replayed {
                 queue.spent(ticket)
-                Counter(label: "concert_holds_total").increment()
+                holdsCounter.increment()
             }
             return result
         } catch let error as ServiceError where error.code == .queueTokenExpired {
             throw queue.refusal(for: ticket, now: now) ?? error
         } catch let error as ServiceError where error.code == .seatUnavailable {
-            Counter(label: "concert_hold_conflicts_total").increment()
+            holdConflictsCounter.increment()
             throw error
         }
     }
@@ -38,7 +49,7 @@ public struct ReservationService: Sendable {
         -> Idempotent<Reservation>
     {
         let result = try await store.pay(reservationID: reservationID, userID: identity.userID, now: now, idempotency: idempotency)
-        if !result.replayed { Counter(label: "concert_payments_total").increment() }
+        if !result.replayed { paymentsCounter.increment() }
         return result
     }
 
@@ -69,7 +80,7 @@ public struct ReservationService: Sendable {
             released += batch
             if batch < 500 { break }
         }
-        if released > 0 { Counter(label: "concert_holds_expired_total").increment(by: released) }
+        if released > 0 { expiredHoldsCounter.increment(by: released) }
         return released
     }
 }

@@ -122,6 +122,11 @@ extension SQLiteStorage {
             .map { Performance(id: $0["id"], title: $0["title"], performer: $0["performer"], description: $0["description"]) }
     }
 
+    /// A schedule as stored, for writers: its `remainingSeats` still counts lapsed holds.
+    static func storedSchedule(_ db: Database, id: Int64) throws -> Schedule? {
+        try Row.fetchOne(db, sql: "SELECT * FROM schedules WHERE id = ?", arguments: [id]).map { schedule(from: $0, remaining: "remaining_seats") }
+    }
+
     /// Schedules with the remaining seats a client may observe now: holds past their deadline
     /// count as free even before the sweeper releases them.
     static func schedules(_ db: Database, where condition: String, arguments: StatementArguments, now: Date) throws -> [Schedule] {
@@ -135,11 +140,13 @@ extension SQLiteStorage {
                 FROM schedules s WHERE \(condition) ORDER BY s.starts_at, s.id
                 """,
             arguments: [now.millis] + arguments)
-        return rows.map { row in
-            Schedule(
-                id: row["id"], performanceID: row["performance_id"], startsAt: row.date("starts_at"),
-                saleOpensAt: row.date("sale_opens_at"), saleClosesAt: row.date("sale_closes_at"),
-                totalSeats: row["total_seats"], remainingSeats: row["remaining_now"])
-        }
+        return rows.map { schedule(from: $0, remaining: "remaining_now") }
+    }
+
+    private static func schedule(from row: Row, remaining column: String) -> Schedule {
+        Schedule(
+            id: row["id"], performanceID: row["performance_id"], startsAt: row.date("starts_at"),
+            saleOpensAt: row.date("sale_opens_at"), saleClosesAt: row.date("sale_closes_at"),
+            totalSeats: row["total_seats"], remainingSeats: row[column])
     }
 }

@@ -6,8 +6,7 @@ extension SQLiteStorage {
         try await write { db in
             try Self.idempotent(idempotency, db, now: now) {
                 let selection = request.selection
-                guard let schedule = try Self.schedules(db, where: "s.id = ?", arguments: [selection.scheduleID], now: now).first
-                else {
+                guard let schedule = try Self.storedSchedule(db, id: selection.scheduleID) else {
                     throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
                 }
                 try schedule.checkHold(of: selection, at: now)
