@@ -156,7 +156,7 @@ import Testing
 
     @Test func waitingLineCountsPositionsInOrder() {
         var line = WaitingLine()
-        for seq: Int64 in [1, 2, 3, 5, 4] { line.insert(seq) }
+        for seq: Int64 in [1, 2, 3, 5, 4] { line.insert(seq, user: seq * 10) }
         #expect(line.position(of: 4) == 4)
         line.remove(1)
         line.remove(3)
@@ -164,6 +164,33 @@ import Testing
         #expect(line.position(of: 5) == 3)
         #expect(line.position(of: 3) == nil)
         #expect(line.count == 3)
+        #expect(line.removeFirst(through: 4).map(\.user) == [20, 40])
+        #expect(line.position(of: 5) == 1)
+    }
+
+    @Test func anAdmissionWatermarkActivatesEveryoneWaitingUpToIt() {
+        var board = QueueBoard()
+        for seq: Int64 in 1...5 { board.joined(user: 100 + seq, seq: seq) }
+        board.heard(through: 5)
+        let until = now.addingTimeInterval(60)
+        board.admitted(through: 3, until: until)
+        #expect(board.status(user: 102, seq: 2, at: now) == .active(until: until))
+        #expect(board.status(user: 105, seq: 5, at: now) == .waiting(position: 2))
+        #expect(board.activeCount == 3)
+        board.removeTimedOut(at: until)
+        #expect(board.activeCount == 0)
+        #expect(board.status(user: 102, seq: 2, at: now) == .gone)
+    }
+
+    @Test func aJoinOnAnotherInstanceWaitsAtTheBackUntilThisBoardHearsOfIt() {
+        var board = QueueBoard()
+        board.joined(user: 1, seq: 1)
+        board.heard(through: 2)
+        // seq 2 was handed out and is gone (spent elsewhere); seq 3 is too new to be known yet.
+        #expect(board.status(user: 2, seq: 2, at: now) == .gone)
+        #expect(board.status(user: 3, seq: 3, at: now) == .waiting(position: 2))
+        // A user known here by an older entry re-joined elsewhere.
+        #expect(board.status(user: 1, seq: 4, at: now) == .waiting(position: 2))
     }
 
     @Test func rejoiningGoesToTheBackAndKillsTheOldToken() {

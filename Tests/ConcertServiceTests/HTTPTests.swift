@@ -5,8 +5,9 @@ import Testing
 @testable import ConcertService
 
 @Suite struct QueueEndpointTests {
-    @Test func joinPollAndRejoin() async throws {
-        let service = try await TestService { $0.queueTick = .seconds(3600) }  // nobody is admitted
+    @Test(arguments: Backend.all)
+    func joinPollAndRejoin(_ backend: Backend) async throws {
+        let service = try await TestService(backend) { $0.queueTick = .seconds(3600) }  // nobody is admitted
         try await service.run { api in
             let first = try await api.request(.post, "/v1/queue/tokens", user: 7)
             #expect(first.status == .created)
@@ -28,8 +29,9 @@ import Testing
         }
     }
 
-    @Test func badQueueTokensAreRefused() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func badQueueTokensAreRefused(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             #expect(try await api.request(.get, "/v1/queue/tokens/current").errorCode == "QUEUE_TOKEN_MISSING")
             let forged = try await api.request(.get, "/v1/queue/tokens/current", queueToken: "AAAAAAAAACoAAAAAAAAAAQ.forged")
@@ -39,8 +41,9 @@ import Testing
         }
     }
 
-    @Test func admissionActivatesAndWaitingUsersAreRefusedWithTheirPosition() async throws {
-        let service = try await TestService {
+    @Test(arguments: Backend.all)
+    func admissionActivatesAndWaitingUsersAreRefusedWithTheirPosition(_ backend: Backend) async throws {
+        let service = try await TestService(backend) {
             $0.maxActive = 1
             $0.admitPerTick = 1
         }
@@ -63,8 +66,9 @@ import Testing
 }
 
 @Suite struct CatalogueEndpointTests {
-    @Test func listingDetailAndSeatMap() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func listingDetailAndSeatMap(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("VIP", 2, 5000), ("R", 3, 1000)])
             let token = try await api.admittedToken(user: 5)
@@ -95,8 +99,9 @@ import Testing
         }
     }
 
-    @Test func adminEndpointsNeedTheAdminScopeAndValidInput() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func adminEndpointsNeedTheAdminScopeAndValidInput(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let body = #"{"title": "T", "performer": "P"}"#
             #expect(try await api.request(.post, "/v1/admin/performances", body: body).status == .unauthorized)
@@ -120,8 +125,9 @@ import Testing
 }
 
 @Suite struct ReservationEndpointTests {
-    @Test func holdPayCancelAndRefund() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func holdPayCancelAndRefund(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("VIP", 4, 5000)])
             let token = try await api.admittedToken(user: 20)
@@ -156,12 +162,13 @@ import Testing
             let entries = try #require(ledger.json["entries"] as? [[String: Any]])
             #expect(entries.map { $0["kind"] as? String } == ["refund", "payment", "charge"])
             #expect(entries.map { $0["amount"] as? Int } == [10000, -10000, 15000])
-            try checkInvariants(service)
+            try await checkInvariants(service)
         }
     }
 
-    @Test func badHoldsChangeNothing() async throws {
-        let service = try await TestService { $0.maxSeatsPerHold = 2 }
+    @Test(arguments: Backend.all)
+    func badHoldsChangeNothing(_ backend: Backend) async throws {
+        let service = try await TestService(backend) { $0.maxSeatsPerHold = 2 }
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 5, 100)])
             let token = try await api.admittedToken(user: 30)
@@ -186,13 +193,12 @@ import Testing
         }
     }
 
-    @Test func closedSalesAndUnknownOrForeignIdsAreRefused() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func closedSalesAndUnknownOrForeignIdsAreRefused(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 5, 100)])
-            try await service.database().write { db in
-                try db.execute(sql: "UPDATE schedules SET sale_opens_at = sale_closes_at - 1 WHERE id = ?", arguments: [schedule])
-            }
+            try await service.database.execute("UPDATE schedules SET sale_opens_at = sale_closes_at - 1 WHERE id = \(schedule)")
             #expect(try await api.hold(user: 40, schedule: schedule, seats: [1]).errorCode == "SALE_NOT_OPEN")
             #expect(try await api.request(.get, "/v1/reservations/abc", user: 40).errorCode == "INVALID_PARAMETER")
             #expect(try await api.request(.get, "/v1/reservations/99999999999999999999", user: 40).status == .badRequest)
@@ -204,8 +210,9 @@ import Testing
 }
 
 @Suite struct WalletEndpointTests {
-    @Test func chargesAreValidatedAndTheLedgerPages() async throws {
-        let service = try await TestService { $0.walletMaxCharge = 1000 }
+    @Test(arguments: Backend.all)
+    func chargesAreValidatedAndTheLedgerPages(_ backend: Backend) async throws {
+        let service = try await TestService(backend) { $0.walletMaxCharge = 1000 }
         try await service.run { api in
             #expect(try await api.request(.get, "/v1/wallet", user: 50).int("balance") == 0)
             #expect(try await api.charge(user: 50, amount: 0).errorCode == "INVALID_AMOUNT")
@@ -227,8 +234,9 @@ import Testing
         }
     }
 
-    @Test func idempotencyKeysReplayTheFirstResult() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func idempotencyKeysReplayTheFirstResult(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let body = #"{"amount": 700}"#
             let first = try await api.request(.post, "/v1/wallet/charges", user: 60, idempotencyKey: "charge-1", body: body)
@@ -248,8 +256,9 @@ import Testing
 }
 
 @Suite struct CredentialTests {
-    @Test func forgedExpiredAndMalformedCredentialsAreRefused() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func forgedExpiredAndMalformedCredentialsAreRefused(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         let other = await Credentials(secret: String(repeating: "x", count: 40))
         let forged = try await other.mint(userID: 1, admin: true, validFor: .seconds(60))
         let expired = try await service.system.credentials.mint(userID: 1, admin: false, validFor: .seconds(60), now: Date().addingTimeInterval(-120))
@@ -264,8 +273,9 @@ import Testing
 }
 
 @Suite struct OperationsEndpointTests {
-    @Test func healthReadinessMetricsAndTheAPIDocument() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func healthReadinessMetricsAndTheAPIDocument(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             #expect(try await api.request(.get, "/health").string("status") == "ok")
             #expect(try await api.request(.get, "/ready").string("status") == "ready")

@@ -6,8 +6,9 @@ import Yams
 
 @Suite struct OpenAPIDocumentTests {
     /// The document lists exactly the routes the router serves, with the same methods.
-    @Test func documentMatchesTheRouter() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func documentMatchesTheRouter(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         let document = try #require(try Yams.load(yaml: String(decoding: OpenAPIDocument.yaml, as: UTF8.self)) as? [String: Any])
         let paths = try #require(document["paths"] as? [String: [String: Any]])
         let methods = Set(["get", "post", "put", "patch", "delete"])

@@ -1,14 +1,14 @@
 import Foundation
-import GRDB
 import Testing
 
 @testable import ConcertService
 
-/// Concurrency claims, proven by requests that really race on one SQLite file, then checked
+/// Concurrency claims, proven by requests that really race on a real database, then checked
 /// against the database.
 @Suite struct RaceTests {
-    @Test func hundredUsersRaceForOneSeat() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func hundredUsersRaceForOneSeat(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             let users = Array(Int64(1000)..<1100)
@@ -24,16 +24,15 @@ import Testing
             }
             #expect(statuses.filter { $0 == 201 }.count == 1)
             #expect(statuses.filter { $0 == 409 }.count == 99)
-            try checkInvariants(service)
-            let remaining = try await service.database().read { db in
-                try Int.fetchOne(db, sql: "SELECT remaining_seats FROM schedules WHERE id = ?", arguments: [schedule])
-            }
+            try await checkInvariants(service)
+            let remaining = try await service.database.int("SELECT remaining_seats FROM schedules WHERE id = \(schedule)")
             #expect(remaining == 9)
         }
     }
 
-    @Test func sixtyHoldsOfDifferentSeatsAllSucceed() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func sixtyHoldsOfDifferentSeatsAllSucceed(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 60, 100)])
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -43,17 +42,15 @@ import Testing
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses == Array(repeating: 201, count: 60))
-            try checkInvariants(service)
-            let remaining = try await service.database().read { db in
-                try Int.fetchOne(db, sql: "SELECT remaining_seats FROM schedules WHERE id = ?", arguments: [schedule])
-            }
+            try await checkInvariants(service)
+            let remaining = try await service.database.int("SELECT remaining_seats FROM schedules WHERE id = \(schedule)")
             #expect(remaining == 0)
         }
     }
 
-    @Test(arguments: [false, true])
-    func twentyConcurrentPaymentsDebitOnce(withIdempotencyKey: Bool) async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all, [false, true])
+    func twentyConcurrentPaymentsDebitOnce(_ backend: Backend, withIdempotencyKey: Bool) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("VIP", 4, 1000)])
             let id = try #require(try await api.hold(user: 3000, schedule: schedule, seats: [1, 2]).int("id"))
@@ -76,16 +73,16 @@ import Testing
                 #expect(statuses.filter { $0 == 409 }.count == 19)
             }
             #expect(try await api.request(.get, "/v1/wallet", user: 3000).int("balance") == 8000)
-            let payments = try await service.database().read { db in
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM wallet_entries WHERE kind = 'payment' AND reservation_id = ?", arguments: [id])
-            }
+            let payments = try await service.database.int(
+                "SELECT COUNT(*) FROM wallet_entries WHERE kind = 'payment' AND reservation_id = \(id)")
             #expect(payments == 1)
-            try checkInvariants(service)
+            try await checkInvariants(service)
         }
     }
 
-    @Test func expiredHoldsReleaseTheirSeatsAndCannotBePaid() async throws {
-        let service = try await TestService { $0.holdDuration = .milliseconds(300) }
+    @Test(arguments: Backend.all)
+    func expiredHoldsReleaseTheirSeatsAndCannotBePaid(_ backend: Backend) async throws {
+        let service = try await TestService(backend) { $0.holdDuration = .milliseconds(300) }
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 3, 100)])
             let held = try await api.hold(user: 4000, schedule: schedule, seats: [1, 2])
@@ -98,18 +95,17 @@ import Testing
             #expect(payment.errorCode == "HOLD_EXPIRED")
             #expect(try await api.request(.get, "/v1/reservations/\(id)", user: 4000).string("state") == "expired")
             #expect(try await api.request(.get, "/v1/wallet", user: 4000).int("balance") == 1000)
-            let state = try await service.database().read { db in
-                try String.fetchOne(db, sql: "SELECT state FROM reservations WHERE id = ?", arguments: [id])
-            }
+            let state = try await service.database.string("SELECT state FROM reservations WHERE id = \(id)")
             #expect(state == "expired", "the sweeper released the hold")
             // Another user can now take the seats.
             #expect(try await api.hold(user: 4001, schedule: schedule, seats: [1, 2]).status == .created)
-            try checkInvariants(service)
+            try await checkInvariants(service)
         }
     }
 
-    @Test func aLapsedHoldsSeatsAreFreeEvenBeforeTheSweeperRuns() async throws {
-        let service = try await TestService {
+    @Test(arguments: Backend.all)
+    func aLapsedHoldsSeatsAreFreeEvenBeforeTheSweeperRuns(_ backend: Backend) async throws {
+        let service = try await TestService(backend) {
             $0.holdDuration = .milliseconds(200)
             $0.holdSweepInterval = .seconds(3600)  // the sweeper never gets there in this test
         }
@@ -122,12 +118,13 @@ import Testing
             #expect(map.int("remaining_seats") == 2)
             #expect((map.json["seats"] as? [[String: Any]])?.first?["status"] as? String == "available")
             #expect(try await api.hold(user: 4101, schedule: schedule, seats: [1], queueToken: token).status == .created)
-            try checkInvariants(service)
+            try await checkInvariants(service)
         }
     }
 
-    @Test func anotherUsersReservationAndWalletAreOutOfReach() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func anotherUsersReservationAndWalletAreOutOfReach(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 2, 100)])
             let id = try #require(try await api.hold(user: 5000, schedule: schedule, seats: [1]).int("id"))
@@ -146,8 +143,9 @@ import Testing
         }
     }
 
-    @Test func aRestartLosesNothing() async throws {
-        let service = try await TestService()
+    @Test(arguments: Backend.all)
+    func aRestartLosesNothing(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         let (token, id) = try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 2, 100)])
             let id = try #require(try await api.hold(user: 6000, schedule: schedule, seats: [2]).int("id"))
@@ -155,8 +153,8 @@ import Testing
             let waiting = try #require(try await api.request(.post, "/v1/queue/tokens", user: 6001).string("token"))
             return (waiting, id)
         }
-        // A second process' view: a new system on the same file.
-        let restarted = try await TestService { $0.sqlitePath = service.config.sqlitePath }
+        // A second process' view: a new system on the same database.
+        let restarted = try await TestService(sharingDatabaseOf: service)
         try await restarted.run { (api: TestDriver) async throws in
             #expect(try await api.request(.get, "/v1/reservations/\(id)", user: 6000).string("state") == "pending")
             #expect(try await api.request(.get, "/v1/wallet", user: 6000).int("balance") == 300)

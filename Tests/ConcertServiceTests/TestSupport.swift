@@ -4,50 +4,176 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import PostgresNIO
 import Testing
 
 @testable import ConcertService
 
-/// A service on a fresh SQLite file with a fast queue, plus helpers to drive it over HTTP.
+/// The databases every storage and HTTP test runs against: SQLite always, PostgreSQL when
+/// TEST_DATABASE_URL names a server (`.ci/run` starts one and sets REQUIRE_POSTGRES_TESTS=1).
+enum Backend: String, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    static let postgresURL = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    static let postgresRequired = ProcessInfo.processInfo.environment["REQUIRE_POSTGRES_TESTS"] == "1"
+
+    static let all: [Backend] = {
+        if postgresURL == nil {
+            print("""
+                ⚠️  PostgreSQL tests NOT run: TEST_DATABASE_URL is not set. Only SQLite was tested.
+                    Run `.ci/run`, or set TEST_DATABASE_URL=postgres://user@127.0.0.1:5432/postgres?sslmode=disable.
+                """)
+            return [.sqlite]
+        }
+        return [.sqlite, .postgres]
+    }()
+
+    var testDescription: String { rawValue }
+}
+
+/// A service on a fresh database (a new SQLite file, or a new schema in the PostgreSQL
+/// database) with a fast queue, plus helpers to drive it over HTTP.
 struct TestService {
     static let secret = "test-secret-test-secret-test-secret-0123456789"
 
+    let backend: Backend
     let config: AppConfiguration
     let system: ConcertSystem
+    let database: TestDatabase
 
-    init(configure: (inout AppConfiguration) -> Void = { _ in }) async throws {
+    init(_ backend: Backend, configure: (inout AppConfiguration) -> Void = { _ in }) async throws {
+        try await self.init(backend, database: TestDatabase.create(backend), configure: configure)
+    }
+
+    /// A second service on the same database as `other`: another process, or a restart.
+    init(sharingDatabaseOf other: TestService, configure: (inout AppConfiguration) -> Void = { _ in }) async throws {
+        try await self.init(other.backend, database: other.database, configure: configure)
+    }
+
+    private init(_ backend: Backend, database: TestDatabase, configure: (inout AppConfiguration) -> Void) async throws {
         var config = AppConfiguration()
-        config.sqlitePath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("concert-test-\(UUID().uuidString).sqlite").path
+        database.configure(&config)
+        config.databasePoolSize = 8
         config.authSecret = Self.secret
         config.queueTick = .milliseconds(20)
         config.holdSweepInterval = .milliseconds(50)
         config.port = 0
+        config.instanceID = "test-\(UUID().uuidString.prefix(8))"
         configure(&config)
+        self.backend = backend
         self.config = config
+        self.database = database
         var logger = Logger(label: "concert-test")
         logger.logLevel = .warning
         system = try await ConcertSystem.open(config, logger: logger)
     }
 
-    /// Runs `body` against the whole application, background tasks included.
+    /// Runs `body` against the whole application, background tasks included, then closes
+    /// the service's connections.
     func run<T: Sendable>(_ body: @Sendable (TestDriver) async throws -> T) async throws -> T {
         var logger = Logger(label: "concert-test")
         logger.logLevel = .warning
         let app = try await buildApplication(system, config: config, logger: logger)
-        return try await app.test(.router) { client in
-            try await body(TestDriver(client: client, service: self))
+        do {
+            let result = try await app.test(.router) { client in
+                try await body(TestDriver(client: client, service: self))
+            }
+            await system.storage.close()
+            return result
+        } catch {
+            await system.storage.close()
+            throw error
         }
-    }
-
-    /// A second, independent connection to the same database file, to check invariants.
-    func database() throws -> DatabaseQueue {
-        try DatabaseQueue(path: config.sqlitePath)
     }
 
     func token(user: Int64, admin: Bool = false) async throws -> String {
         try await system.credentials.mint(userID: user, admin: admin, validFor: .seconds(3600))
     }
+}
+
+/// An independent connection to a test's database, to check (or tamper with) what the
+/// service stored. The SQL must read the same on both databases.
+struct TestDatabase: Sendable {
+    enum Location: Sendable {
+        case sqliteFile(String)
+        case postgresSchema(String)
+    }
+
+    let location: Location
+
+    static func create(_ backend: Backend) async throws -> TestDatabase {
+        switch backend {
+        case .sqlite:
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("concert-test-\(UUID().uuidString).sqlite").path
+            return TestDatabase(location: .sqliteFile(path))
+        case .postgres:
+            let schema = "test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
+            try await TestPostgres.shared.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"))
+            return TestDatabase(location: .postgresSchema(schema))
+        }
+    }
+
+    func configure(_ config: inout AppConfiguration) {
+        switch location {
+        case .sqliteFile(let path):
+            config.sqlitePath = path
+        case .postgresSchema(let schema):
+            config.databaseURL = TestPostgres.url(schema: schema)
+        }
+    }
+
+    /// The first column of the first row, as an integer.
+    func int(_ sql: String) async throws -> Int? {
+        switch location {
+        case .sqliteFile(let path):
+            return try await DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: sql) }
+        case .postgresSchema(let schema):
+            return try await TestPostgres.rows(sql, schema: schema).first?.decode(Int?.self)
+        }
+    }
+
+    func string(_ sql: String) async throws -> String? {
+        switch location {
+        case .sqliteFile(let path):
+            return try await DatabaseQueue(path: path).read { try String.fetchOne($0, sql: sql) }
+        case .postgresSchema(let schema):
+            return try await TestPostgres.rows(sql, schema: schema).first?.decode(String?.self)
+        }
+    }
+
+    func execute(_ sql: String) async throws {
+        switch location {
+        case .sqliteFile(let path):
+            try await DatabaseQueue(path: path).write { try $0.execute(sql: sql) }
+        case .postgresSchema(let schema):
+            _ = try await TestPostgres.rows(sql, schema: schema)
+        }
+    }
+}
+
+/// One client to the test server for the whole run, for creating schemas and checking them.
+enum TestPostgres {
+    static let shared: PostgresClient = {
+        let client = PostgresClient(
+            configuration: try! PostgresURL.parse(Backend.postgresURL ?? "postgres://localhost"),
+            backgroundLogger: Logger(label: "test-postgres"))
+        Task { await client.run() }
+        return client
+    }()
+
+    static func url(schema: String) -> String {
+        let base = Backend.postgresURL ?? ""
+        return base + (base.contains("?") ? "&" : "?") + "options=-c%20search_path%3D\(schema)"
+    }
+
+    static func rows(_ sql: String, schema: String) async throws -> [PostgresRow] {
+        try await shared.withConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(schema)"), logger: logger)
+            return try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+        }
+    }
+
+    private static let logger = Logger(label: "test-postgres")
 }
 
 struct Reply: Sendable {
@@ -128,28 +254,34 @@ struct TestDriver: Sendable {
     }
 }
 
-/// The invariants of SPEC section 3, read straight from the database file.
-func checkInvariants(_ service: TestService) throws {
-    try service.database().read { db in
-        let doubleClaims = try Int.fetchOne(db, sql: """
-            SELECT COUNT(*) FROM (SELECT c.schedule_id, c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
-            WHERE r.state IN ('pending', 'confirmed') GROUP BY c.schedule_id, c.seat_no HAVING COUNT(*) > 1)
-            """)
-        #expect(doubleClaims == 0, "a seat is in two live reservations")
-        let drift = try Int.fetchOne(db, sql: """
-            SELECT COUNT(*) FROM schedules s WHERE s.remaining_seats != s.total_seats -
-              (SELECT COUNT(*) FROM seat_claims c WHERE c.schedule_id = s.id AND c.live = 1)
-            """)
-        #expect(drift == 0, "remaining_seats differs from seats minus live claims")
-        let liveClaimsOfDeadReservations = try Int.fetchOne(db, sql: """
-            SELECT COUNT(*) FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
-            WHERE c.live = 1 AND r.state NOT IN ('pending', 'confirmed')
-            """)
-        #expect(liveClaimsOfDeadReservations == 0)
-        let walletsOffLedger = try Int.fetchOne(db, sql: """
-            SELECT COUNT(*) FROM wallets w WHERE w.balance < 0 OR w.balance !=
-              (SELECT COALESCE(SUM(amount), 0) FROM wallet_entries e WHERE e.user_id = w.user_id)
-            """)
-        #expect(walletsOffLedger == 0, "a wallet's balance differs from its ledger")
+/// The invariants of SPEC section 3, read straight from the database.
+func checkInvariants(_ service: TestService) async throws {
+    let database = service.database
+    let doubleClaims = try await database.int("""
+        SELECT COUNT(*) FROM (SELECT c.schedule_id, c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+        WHERE r.state IN ('pending', 'confirmed') GROUP BY c.schedule_id, c.seat_no HAVING COUNT(*) > 1) doubles
+        """)
+    #expect(doubleClaims == 0, "a seat is in two live reservations")
+    let drift = try await database.int("""
+        SELECT COUNT(*) FROM schedules s WHERE s.remaining_seats != s.total_seats -
+          (SELECT COUNT(*) FROM seat_claims c WHERE c.schedule_id = s.id AND c.live = 1)
+        """)
+    #expect(drift == 0, "remaining_seats differs from seats minus live claims")
+    let liveClaimsOfDeadReservations = try await database.int("""
+        SELECT COUNT(*) FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+        WHERE c.live = 1 AND r.state NOT IN ('pending', 'confirmed')
+        """)
+    #expect(liveClaimsOfDeadReservations == 0)
+    let walletsOffLedger = try await database.int("""
+        SELECT COUNT(*) FROM wallets w WHERE w.balance < 0 OR w.balance !=
+          (SELECT COALESCE(SUM(amount), 0) FROM wallet_entries e WHERE e.user_id = w.user_id)
+        """)
+    #expect(walletsOffLedger == 0, "a wallet's balance differs from its ledger")
+}
+
+@Suite struct TestSetupTests {
+    /// CI sets REQUIRE_POSTGRES_TESTS=1: without a server the run fails instead of testing SQLite alone.
+    @Test func postgresIsTestedWhenRequired() {
+        #expect(!Backend.postgresRequired || Backend.all.contains(.postgres), "REQUIRE_POSTGRES_TESTS=1 but TEST_DATABASE_URL is not set")
     }
 }

@@ -6,8 +6,15 @@ import Logging
 public struct AppConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
+    /// A postgres:// URL selects PostgreSQL; otherwise the SQLite file at `sqlitePath`.
     public var databaseURL: String?
+    /// Most PostgreSQL connections this instance opens.
+    public var databasePoolSize = 16
+    /// Longest a PostgreSQL statement waits for a row lock before answering CONTENDED.
+    public var lockTimeout: Duration = .seconds(2)
     public var sqlitePath = "./concert.sqlite"
+    /// Names this instance in the admitter lease and in logs.
+    public var instanceID = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
     /// HS256 key of user and admin credentials; nil means a random key for this run.
     public var authSecret: String?
     /// Key of queue tokens; nil means derived from the credential key.
@@ -31,7 +38,10 @@ public struct AppConfiguration: Sendable {
         host = reader.string("HOST") ?? host
         port = try reader.integer("PORT", in: 0...65535) ?? port
         databaseURL = reader.string("DATABASE_URL")
+        databasePoolSize = try reader.integer("DATABASE_POOL_SIZE", in: 1...1000) ?? databasePoolSize
+        lockTimeout = try reader.integer("DATABASE_LOCK_TIMEOUT_MS", in: 10...60_000).map { .milliseconds($0) } ?? lockTimeout
         sqlitePath = reader.string("SQLITE_PATH") ?? sqlitePath
+        instanceID = reader.string("INSTANCE_ID") ?? instanceID
         authSecret = reader.string("AUTH_JWT_SECRET")
         if let secret = authSecret, secret.utf8.count < 32 {
             throw ConfigurationError("AUTH_JWT_SECRET must be at least 32 bytes (HS256 needs a key as long as its hash).")

@@ -17,8 +17,8 @@ public func buildApplication(_ system: ConcertSystem, config: AppConfiguration, 
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "concert"),
         logger: logger)
     app.addServices(
-        PeriodicTask(name: "queue admitter", every: config.queueTick, logger: logger) {
-            try await system.queue.admitNextBatch()
+        PeriodicTask(name: "queue tick", every: config.queueTick, logger: logger) {
+            try await system.queue.tick()
         },
         PeriodicTask(name: "hold sweeper", every: config.holdSweepInterval, logger: logger) {
             _ = try await system.reservations.releaseLapsedHolds()

@@ -17,14 +17,16 @@ public struct ConcertSystem: Sendable {
     /// Opens the configured database (running its migrations) and wires the use cases.
     public static func open(_ config: AppConfiguration, logger: Logger) async throws -> ConcertSystem {
         _ = AppMetrics.registry
-        if config.databaseURL != nil {
-            throw ConfigurationError("DATABASE_URL is set, but this build supports only the embedded SQLite database (SQLITE_PATH).")
+        let storage: any Storage = if let url = config.databaseURL {
+            try await PostgresStorage(url: url, poolSize: config.databasePoolSize, lockTimeout: config.lockTimeout, logger: logger)
+        } else {
+            try SQLiteStorage(path: config.sqlitePath)
         }
-        let storage = try SQLiteStorage(path: config.sqlitePath)
         let authSecret = config.authSecret ?? Self.randomSecret(logger: logger)
         let queueKey = config.queueSecret.map { SymmetricKey(data: Data($0.utf8)) }
             ?? QueueTokenCodec.derivedSecret(fromCredentialSecret: authSecret)
-        let queue = QueueService(store: storage, codec: QueueTokenCodec(secret: queueKey), policy: config.admissionPolicy)
+        let queue = QueueService(
+            store: storage, codec: QueueTokenCodec(secret: queueKey), policy: config.admissionPolicy, instanceID: config.instanceID)
         return ConcertSystem(
             storage: storage,
             credentials: await Credentials(secret: authSecret),

@@ -2,9 +2,10 @@ import Foundation
 
 /// Where each live queue entry stands, kept in memory so that polling the queue (the most
 /// frequent request of all) touches no database. The database stays the source of truth:
-/// the board is rebuilt from it at start and follows it through the events below.
+/// every instance rebuilds its board from it at start and follows it once per tick (joins on
+/// any instance, admission watermarks), and applies its own joins and holds at once.
 ///
-/// Events may arrive out of order (a join is applied after the admission tick that already
+/// Events may arrive out of order (a join is applied after the admission round that already
 /// admitted it), so each one is applied so that order does not matter.
 public struct QueueBoard: Sendable {
     public enum Status: Sendable, Equatable {
@@ -14,41 +15,71 @@ public struct QueueBoard: Sendable {
         case gone
     }
 
+    private struct ActiveEntry: Sendable {
+        var user: Int64
+        var until: Date
+    }
+
     private var line = WaitingLine()
     /// Each user's one live entry.
     private var seqByUser: [Int64: Int64] = [:]
-    /// Deadlines of the admitted entries.
-    private var activeUntil: [Int64: Date] = [:]
+    /// The admitted entries, by seq.
+    private var active: [Int64: ActiveEntry] = [:]
+    /// Every entry the database held up to this seq has been applied. A genuine token with a
+    /// later seq is a join (on another instance) this board has not heard of yet.
+    public private(set) var heardThrough: Int64 = 0
 
     public init() {}
 
     public var waitingCount: Int { line.count }
-    public var activeCount: Int { activeUntil.count }
+    public var activeCount: Int { active.count }
 
     /// A user joined with `seq`; any older entry of theirs is gone.
     public mutating func joined(user: Int64, seq: Int64) {
         guard adopt(user: user, seq: seq) else { return }
-        if activeUntil[seq] == nil { line.insert(seq) }
+        if active[seq] == nil { line.insert(seq, user: user) }
     }
 
     /// The entry `seq` was admitted until `until`.
     public mutating func admitted(user: Int64, seq: Int64, until: Date) {
         guard adopt(user: user, seq: seq) else { return }
         line.remove(seq)
-        activeUntil[seq] = until
+        active[seq] = ActiveEntry(user: user, until: until)
+    }
+
+    /// An admission round: every entry still waiting up to `seq` is active until `until`.
+    public mutating func admitted(through seq: Int64, until: Date) {
+        for entry in line.removeFirst(through: seq) {
+            active[entry.seq] = ActiveEntry(user: entry.user, until: until)
+        }
+    }
+
+    /// The database has shown every entry up to `seq`.
+    public mutating func heard(through seq: Int64) {
+        heardThrough = max(heardThrough, seq)
     }
 
     /// The entry `seq` ended: spent on a hold or timed out.
     public mutating func ended(user: Int64, seq: Int64) {
         line.remove(seq)
-        activeUntil[seq] = nil
+        active[seq] = nil
         if seqByUser[user] == seq { seqByUser[user] = nil }
     }
 
+    /// Forgets admitted entries whose time ran out, so the board does not grow without end.
+    public mutating func removeTimedOut(at now: Date) {
+        for (seq, entry) in active.filter({ $0.value.until <= now }) {
+            ended(user: entry.user, seq: seq)
+        }
+    }
+
     public func status(user: Int64, seq: Int64, at now: Date) -> Status {
-        guard seqByUser[user] == seq else { return .gone }
-        if let until = activeUntil[seq] {
-            return until > now ? .active(until: until) : .gone
+        guard let current = seqByUser[user], current >= seq else {
+            return seq > heardThrough ? .waiting(position: line.count + 1) : .gone
+        }
+        guard current == seq else { return .gone }
+        if let entry = active[seq] {
+            return entry.until > now ? .active(until: entry.until) : .gone
         }
         guard let position = line.position(of: seq) else { return .gone }
         return .waiting(position: position)
@@ -60,7 +91,7 @@ public struct QueueBoard: Sendable {
             if current > seq { return false }
             if current < seq {
                 line.remove(current)
-                activeUntil[current] = nil
+                active[current] = nil
             }
         }
         seqByUser[user] = seq

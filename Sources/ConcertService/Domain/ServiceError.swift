@@ -50,6 +50,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case invalidSchedule = "INVALID_SCHEDULE"
     case idempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
     // The service itself.
+    /// A lock wait ran out under heavy contention; nothing changed, and retrying is safe.
+    case contended = "CONTENDED"
     case serviceUnavailable = "SERVICE_UNAVAILABLE"
     case internalError = "INTERNAL_ERROR"
 }

@@ -60,7 +60,7 @@ extension ErrorCode {
         case .insufficientBalance: HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
         case .forbidden, .queueTokenNotYours, .queueTokenWaiting: .forbidden
         case .routeNotFound, .performanceNotFound, .scheduleNotFound, .reservationNotFound: .notFound
-        case .seatUnavailable, .saleNotOpen, .reservationNotPending, .reservationNotCancellable: .conflict
+        case .seatUnavailable, .saleNotOpen, .reservationNotPending, .reservationNotCancellable, .contended: .conflict
         case .holdExpired, .queueTokenExpired: .gone
         case .bodyTooLarge: .contentTooLarge
         case .seatOutOfRange, .invalidSeatSelection, .cancellationClosed, .invalidAmount, .amountOverLimit, .balanceOverLimit,

@@ -21,8 +21,8 @@ public struct PeriodicTask: Service {
             while !Task.isCancelled {
                 do {
                     try await work()
-                } catch is CancellationError {
-                    return
+                } catch where Task.isCancelled {
+                    return  // shutting down: the work was interrupted, not failed
                 } catch {
                     logger.error("\(name) failed", metadata: ["error": "\(error)"])
                 }

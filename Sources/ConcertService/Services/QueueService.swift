@@ -11,34 +11,53 @@ public struct QueuePass: Sendable, Equatable {
 }
 
 /// The waiting queue: joins go to the database, polls are answered from the in-memory
-/// board, and `admitNextBatch` (run by the admitter every tick) moves users to active.
+/// board. Every tick, the instance holding the admitter lease moves users to active, and
+/// every instance reads what changed in the database into its board.
 public final class QueueService: Sendable {
     private let store: any QueueStore
     private let codec: QueueTokenCodec
     public let policy: AdmissionPolicy
+    private let lease: AdmitterLease
     private let board = Mutex(QueueBoard())
+    /// How far the board has read the database; nil until `restore`.
+    private let cursor = Mutex<QueueCursor?>(nil)
     private let waitingGauge = Gauge(label: "concert_queue_waiting")
     private let activeGauge = Gauge(label: "concert_queue_active")
     private let admittedCounter = Counter(label: "concert_queue_admitted_total")
 
-    public init(store: any QueueStore, codec: QueueTokenCodec, policy: AdmissionPolicy) {
+    /// `instanceID` names this instance in the admitter lease.
+    public init(store: any QueueStore, codec: QueueTokenCodec, policy: AdmissionPolicy, instanceID: String) {
         self.store = store
         self.codec = codec
         self.policy = policy
+        // Renewed every tick; another instance takes over after three missed ticks.
+        lease = AdmitterLease(holder: instanceID, duration: max(policy.tick * 3, .milliseconds(500)))
     }
 
     /// Rebuilds the board from the database (at start: the database is the source of truth).
-    public func restore() async throws {
-        let entries = try await store.liveQueueEntries()
+    public func restore(now: Date = Date()) async throws {
+        cursor.withLock { $0 = nil }
+        try await follow(now: now)
+    }
+
+    /// Reads the joins and admissions since the last call into the board (every instance, every tick).
+    public func follow(now: Date = Date()) async throws {
+        let changes = try await store.queueChanges(after: cursor.withLock { $0 })
         board.withLock { board in
-            for entry in entries {
+            for entry in changes.entries {
                 if let until = entry.activeUntil {
                     board.admitted(user: entry.userID, seq: entry.seq, until: until)
                 } else {
                     board.joined(user: entry.userID, seq: entry.seq)
                 }
             }
+            for admission in changes.admissions {
+                board.admitted(through: admission.throughSeq, until: admission.activeUntil)
+            }
+            board.heard(through: changes.cursor.seq)
+            board.removeTimedOut(at: now)
         }
+        cursor.withLock { $0 = changes.cursor }
         publishGauges()
     }
 
@@ -92,18 +111,13 @@ public final class QueueService: Sendable {
         publishGauges()
     }
 
-    /// Flow 3, one tick: time out stale active entries, admit the next waiting ones.
-    public func admitNextBatch(now: Date = Date()) async throws {
-        let tick = try await store.admit(now: now, policy: policy)
-        guard !tick.admitted.isEmpty || !tick.timedOut.isEmpty else { return }
-        board.withLock { board in
-            for entry in tick.timedOut { board.ended(user: entry.userID, seq: entry.seq) }
-            for entry in tick.admitted {
-                board.admitted(user: entry.userID, seq: entry.seq, until: entry.activeUntil ?? now)
-            }
+    /// Flow 3, one tick: if this instance is the admitter, time out stale active entries and
+    /// admit the next waiting ones; then learn what changed, whoever admitted.
+    public func tick(now: Date = Date()) async throws {
+        if case .admitted(let count) = try await store.admit(now: now, policy: policy, lease: lease), count > 0 {
+            admittedCounter.increment(by: count)
         }
-        admittedCounter.increment(by: tick.admitted.count)
-        publishGauges()
+        try await follow(now: now)
     }
 
     private var expired: ServiceError {

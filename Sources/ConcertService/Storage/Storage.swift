@@ -9,6 +9,8 @@ import Foundation
 public protocol Storage: CatalogueStore, ReservationStore, WalletStore, QueueStore {
     /// Throws if the database cannot be reached (readiness).
     func ping() async throws
+    /// Releases the connections; call once nothing uses the storage any more.
+    func close() async
 }
 
 public protocol CatalogueStore: Sendable {
@@ -59,17 +61,52 @@ public struct QueueEntry: Sendable, Equatable {
     public var activeUntil: Date?
 }
 
-public struct AdmissionTick: Sendable, Equatable {
-    public var admitted: [QueueEntry]
-    public var timedOut: [QueueEntry]
+/// One admission round: every entry still waiting with `seq <= throughSeq` became active
+/// until `activeUntil`. Entries are admitted in `seq` order, so this watermark is all another
+/// instance needs to learn who was admitted.
+public struct Admission: Sendable, Equatable {
+    public var id: Int64
+    public var throughSeq: Int64
+    public var activeUntil: Date
+}
+
+/// How far an instance has read the queue: the last entry and the last admission it saw.
+public struct QueueCursor: Sendable, Equatable {
+    public var seq: Int64 = 0
+    public var admission: Int64 = 0
+}
+
+/// What changed in the queue since a cursor.
+public struct QueueChanges: Sendable, Equatable {
+    /// Entries joined after the cursor, in `seq` order, as they stand now.
+    public var entries: [QueueEntry]
+    public var admissions: [Admission]
+    public var cursor: QueueCursor
+}
+
+/// The one admitter: the instance holding the lease. It renews the lease on every tick and
+/// loses it if it misses `duration`, so another instance takes over.
+public struct AdmitterLease: Sendable, Equatable {
+    public var holder: String
+    public var duration: Duration
+}
+
+public enum AdmissionRound: Sendable, Equatable {
+    /// Another instance holds the admitter lease.
+    case notAdmitter
+    case admitted(count: Int)
 }
 
 public protocol QueueStore: Sendable {
-    /// Appends a new entry for the user, removing their earlier one.
+    /// Appends a new entry for the user, replacing their earlier one. Sequence numbers
+    /// become visible in order, so a reader that has seen `seq` has seen every entry before it.
     func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry
-    /// Removes timed-out active entries, then admits waiting ones in order as `policy` allows.
-    func admit(now: Date, policy: AdmissionPolicy) async throws -> AdmissionTick
-    func liveQueueEntries() async throws -> [QueueEntry]
+    /// If `lease` is (or can become) the admitter's: removes timed-out active entries, then
+    /// admits waiting ones in order as `policy` allows.
+    func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound
+    /// Entries and admissions after `cursor`; with no cursor, every live entry and the latest
+    /// admission id (the state at start).
+    func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges
 }
 
 /// An `Idempotency-Key` header with a fingerprint of the request it came with; a key is

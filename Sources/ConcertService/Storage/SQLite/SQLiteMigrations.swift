@@ -96,6 +96,25 @@ enum SQLiteMigrations {
                 CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
                 """)
         }
+        migrator.registerMigration("v2-admission-rounds") { db in
+            try db.execute(sql: """
+                -- Each admission round: entries waiting up to through_seq became active until active_until.
+                CREATE TABLE queue_admissions (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    through_seq INTEGER NOT NULL,
+                    active_until INTEGER NOT NULL,
+                    admitted_count INTEGER NOT NULL,
+                    admitted_by TEXT NOT NULL,
+                    admitted_at INTEGER NOT NULL
+                );
+                -- One row: which instance admits, until when.
+                CREATE TABLE admitter_lease (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    holder TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -24,6 +24,10 @@ public final class SQLiteStorage: Storage {
         _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
+    public func close() async {
+        try? pool.close()
+    }
+
     // MARK: Helpers shared by the stores
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {

@@ -1,0 +1,86 @@
+import Foundation
+import PostgresNIO
+
+extension PostgresStorage {
+    public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
+        // One statement: the counter's row lock is held until commit, so joins from all
+        // instances commit in seq order. Re-joining moves the user's one entry to the back.
+        let seq = try await rows(
+            """
+            WITH next AS (UPDATE queue_counter SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq)
+            INSERT INTO queue_entries (seq, user_id, joined_at) SELECT last_seq, \(userID), \(now.millis) FROM next
+            ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, joined_at = excluded.joined_at, active_until = NULL
+            RETURNING seq
+            """
+        )[0].decode(Int64.self)
+        return QueueEntry(seq: seq, userID: userID, activeUntil: nil)
+    }
+
+    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound {
+        try await transaction { connection in
+            // Taken when free or lapsed, renewed by its holder; anyone else gets no row. The
+            // row stays locked until commit, so two rounds never overlap.
+            let renewed = try await connection.rows(
+                """
+                INSERT INTO admitter_lease (id, holder, expires_at)
+                VALUES (1, \(lease.holder), \(now.addingTimeInterval(lease.duration.seconds).millis))
+                ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                WHERE admitter_lease.holder = excluded.holder OR admitter_lease.expires_at <= \(now.millis)
+                RETURNING holder
+                """, logger: logger)
+            guard !renewed.isEmpty else { return .notAdmitter }
+            try await connection.rows(
+                "DELETE FROM queue_entries WHERE active_until IS NOT NULL AND active_until <= \(now.millis)", logger: logger)
+            let active = try await connection.rows(
+                "SELECT count(*) FROM queue_entries WHERE active_until IS NOT NULL", logger: logger
+            )[0].decode(Int.self)
+            let slots = policy.admissions(whileActive: active)
+            guard slots > 0,
+                let through = try await connection.rows(
+                    "SELECT max(seq) FROM (SELECT seq FROM queue_entries WHERE active_until IS NULL ORDER BY seq LIMIT \(slots)) head",
+                    logger: logger
+                )[0].decode(Int64?.self)
+            else { return .admitted(count: 0) }
+            // Everything still waiting up to the watermark: a user who re-joined meanwhile has a
+            // later seq and keeps waiting.
+            let until = now.addingTimeInterval(policy.activeDuration.seconds).millis
+            let admitted = try await connection.rows(
+                """
+                UPDATE queue_entries SET active_until = \(until) WHERE active_until IS NULL AND seq <= \(through) RETURNING seq
+                """, logger: logger
+            ).count
+            try await connection.rows(
+                """
+                INSERT INTO queue_admissions (through_seq, active_until, admitted_count, admitted_by, admitted_at)
+                VALUES (\(through), \(until), \(admitted), \(lease.holder), \(now.millis))
+                """, logger: logger)
+            return .admitted(count: admitted)
+        }
+    }
+
+    public func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges {
+        // One snapshot for all three reads.
+        try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { connection in
+            let entries = try await connection.rows(
+                "SELECT seq, user_id, active_until FROM queue_entries WHERE seq > \(cursor?.seq ?? 0) ORDER BY seq",
+                logger: logger
+            ).map { row in
+                let (seq, userID, activeUntil) = try row.decode((Int64, Int64, Int64?).self)
+                return QueueEntry(seq: seq, userID: userID, activeUntil: activeUntil.map(Date.init(millis:)))
+            }
+            // At start the entries carry their own state; only the position in the log matters.
+            let admissions = try await connection.rows(
+                """
+                SELECT id, through_seq, active_until FROM queue_admissions WHERE id > \(cursor?.admission ?? Int64.max) ORDER BY id
+                """, logger: logger
+            ).map { row in
+                let (id, through, until) = try row.decode((Int64, Int64, Int64).self)
+                return Admission(id: id, throughSeq: through, activeUntil: Date(millis: until))
+            }
+            let (lastSeq, lastAdmission) = try await connection.rows(
+                "SELECT last_seq, (SELECT COALESCE(max(id), 0) FROM queue_admissions) FROM queue_counter", logger: logger
+            )[0].decode((Int64, Int64).self)
+            return QueueChanges(entries: entries, admissions: admissions, cursor: QueueCursor(seq: lastSeq, admission: lastAdmission))
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import PostgresNIO
+
+extension PostgresStorage {
+    public func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+        try await transaction { connection in
+            try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
+                let selection = request.selection
+                guard let schedule = try await Self.storedSchedule(connection, id: selection.scheduleID, logger: logger) else {
+                    throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
+                }
+                try schedule.checkHold(of: selection, at: now)
+                try await Self.spendQueueEntry(connection, seq: request.queueSeq, userID: request.userID, now: now, logger: logger)
+
+                let seatNumbers = selection.seatNumbers.map(Int64.init)
+                let seats = try await connection.rows(
+                    """
+                    SELECT seat_no, grade, price FROM seats
+                    WHERE schedule_id = \(schedule.id) AND seat_no = ANY(\(seatNumbers)) ORDER BY seat_no
+                    """, logger: logger
+                ).map { row in
+                    let (seatNo, grade, price) = try row.decode((Int64, String, Int64).self)
+                    return Seat(seatNo: Int(seatNo), grade: grade, price: price)
+                }
+                let hold = try NewHold(
+                    userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
+
+                // Holds past their deadline on these seats end first, so their seats count as free (flow 7).
+                let lapsed = try await connection.rows(
+                    """
+                    SELECT id FROM reservations
+                    WHERE id IN (SELECT reservation_id FROM seat_claims
+                                 WHERE schedule_id = \(schedule.id) AND seat_no = ANY(\(seatNumbers)) AND live = 1)
+                      AND state = 'pending' AND hold_expires_at <= \(now.millis)
+                    ORDER BY id FOR UPDATE
+                    """, logger: logger
+                ).map { try $0.decode(Int64.self) }
+                let freed = try await Self.end(connection, reservations: lapsed, as: .expired, now: now, logger: logger)
+
+                // The claim: one conditional statement. Seats are inserted in seat order, so two
+                // holds that want the same seats wait for each other in one order, never in a
+                // cycle; the unique index over live claims turns a taken seat into "no row".
+                let claimed = try await connection.rows(
+                    """
+                    WITH reservation AS (
+                        INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
+                                                  hold_expires_at, created_at, updated_at)
+                        VALUES (\(hold.userID), \(schedule.id), 'pending', \(Self.seatList(selection.seatNumbers)),
+                                \(seatNumbers.count), \(hold.totalPrice), \(hold.holdExpiresAt.millis), \(now.millis), \(now.millis))
+                        RETURNING id
+                    )
+                    INSERT INTO seat_claims (reservation_id, schedule_id, seat_no)
+                    SELECT reservation.id, \(schedule.id), seat_no
+                    FROM reservation, unnest(\(seatNumbers)::bigint[]) AS seat_no ORDER BY seat_no
+                    ON CONFLICT (schedule_id, seat_no) WHERE live = 1 DO NOTHING
+                    RETURNING reservation_id, seat_no
+                    """, logger: logger
+                ).map { try $0.decode((Int64, Int64).self) }
+                guard claimed.count == seatNumbers.count, let reservationID = claimed.first?.0 else {
+                    let taken = seatNumbers.first { seat in !claimed.contains { $0.1 == seat } } ?? seatNumbers[0]
+                    throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(schedule.id) is already held or sold.")
+                }
+                // The schedule row last: the only row every hold of this schedule shares is locked
+                // just until commit.
+                try await Self.changeRemainingSeats(
+                    connection, by: [schedule.id: freed[schedule.id, default: 0] - seatNumbers.count], logger: logger)
+                return Reservation(
+                    id: reservationID, userID: hold.userID, scheduleID: schedule.id, seatNumbers: selection.seatNumbers,
+                    state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
+                    createdAt: Date(millis: now.millis))
+            }
+        }
+    }
+
+    public func pay(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+        try await transaction { connection in
+            try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
+                let reservation = try await Self.lockedReservation(connection, id: reservationID, userID: userID, logger: logger)
+                let confirmed = try reservation.confirmed(by: userID, at: now)
+                let movement = try await Self.lockedWallet(connection, userID: userID, now: now, logger: logger)
+                    .pay(reservation.totalPrice, for: reservation.id)
+                try await connection.rows(
+                    "UPDATE reservations SET state = 'confirmed', updated_at = \(now.millis) WHERE id = \(reservation.id)",
+                    logger: logger)
+                try await Self.record(connection, movement, userID: userID, now: now, logger: logger)
+                return confirmed
+            }
+        }
+    }
+
+    public func cancel(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+        try await transaction { connection in
+            try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
+                let reservation = try await Self.lockedReservation(connection, id: reservationID, userID: userID, logger: logger)
+                let startsAt = try await connection.rows(
+                    "SELECT starts_at FROM schedules WHERE id = \(reservation.scheduleID)", logger: logger
+                )[0].decode(Int64.self)
+                let cancellation = try reservation.cancellation(by: userID, at: now, showStartsAt: Date(millis: startsAt))
+                let freed = try await Self.end(connection, reservations: [reservation.id], as: .cancelled, now: now, logger: logger)
+                try await Self.changeRemainingSeats(connection, by: freed, logger: logger)
+                if case .refund(let amount) = cancellation {
+                    let movement = try await Self.lockedWallet(connection, userID: userID, now: now, logger: logger)
+                        .refund(amount, for: reservation.id)
+                    try await Self.record(connection, movement, userID: userID, now: now, logger: logger)
+                }
+                var cancelled = reservation
+                cancelled.state = .cancelled
+                return cancelled
+            }
+        }
+    }
+
+    public func reservations(userID: Int64) async throws -> [Reservation] {
+        try await rows("\(unescaped: Self.reservationColumns) WHERE user_id = \(userID) ORDER BY id DESC LIMIT 500")
+            .map(Self.reservation(from:))
+    }
+
+    public func reservation(id: Int64, userID: Int64) async throws -> Reservation? {
+        try await rows("\(unescaped: Self.reservationColumns) WHERE id = \(id) AND user_id = \(userID)")
+            .first.map(Self.reservation(from:))
+    }
+
+    public func releaseLapsedHolds(now: Date, limit: Int) async throws -> Int {
+        try await transaction { connection in
+            // Instances sweep side by side: each takes holds the others have not locked, and
+            // `end` only moves holds that are still pending, so each is released once.
+            let lapsed = try await connection.rows(
+                """
+                SELECT id FROM reservations WHERE state = 'pending' AND hold_expires_at <= \(now.millis)
+                ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                """, logger: logger
+            ).map { try $0.decode(Int64.self) }
+            guard !lapsed.isEmpty else { return 0 }
+            let freed = try await Self.end(connection, reservations: lapsed, as: .expired, now: now, logger: logger)
+            try await Self.changeRemainingSeats(connection, by: freed, logger: logger)
+            return lapsed.count
+        }
+    }
+
+    public func forgetIdempotencyKeys(before cutoff: Date) async throws {
+        _ = try await rows("DELETE FROM idempotency_keys WHERE created_at < \(cutoff.millis)")
+    }
+
+    // MARK: Steps of the transactions above
+
+    /// A hold spends the user's active queue entry, in the same transaction.
+    private static func spendQueueEntry(_ connection: PostgresConnection, seq: Int64, userID: Int64, now: Date, logger: Logger)
+        async throws
+    {
+        let spent = try await connection.rows(
+            "DELETE FROM queue_entries WHERE seq = \(seq) AND user_id = \(userID) AND active_until > \(now.millis) RETURNING seq",
+            logger: logger)
+        guard spent.count == 1 else {
+            throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
+        }
+    }
+
+    /// Ends live reservations the caller has locked, and frees their seat claims. Returns how
+    /// many seats each schedule got back; the caller adds them to the schedules last.
+    private static func end(
+        _ connection: PostgresConnection, reservations ids: [Int64], as state: Reservation.State, now: Date, logger: Logger
+    ) async throws -> [Int64: Int] {
+        guard !ids.isEmpty else { return [:] }
+        // Only a cancellation may end a paid reservation; expiry never touches one.
+        let endable = state == .cancelled ? ["pending", "confirmed"] : ["pending"]
+        let freed = try await connection.rows(
+            """
+            WITH ended AS (
+                UPDATE reservations SET state = \(state.rawValue), updated_at = \(now.millis)
+                WHERE id = ANY(\(ids)) AND state = ANY(\(endable)) RETURNING id
+            )
+            UPDATE seat_claims SET live = 0 WHERE reservation_id IN (SELECT id FROM ended) AND live = 1 RETURNING schedule_id
+            """, logger: logger)
+        return try freed.reduce(into: [:]) { counts, row in counts[try row.decode(Int64.self), default: 0] += 1 }
+    }
+
+    /// Adds `changes` to the schedules' remaining seats, in schedule order (the fixed lock order).
+    private static func changeRemainingSeats(_ connection: PostgresConnection, by changes: [Int64: Int], logger: Logger) async throws {
+        for (scheduleID, change) in changes.sorted(by: { $0.key < $1.key }) where change != 0 {
+            try await connection.rows(
+                "UPDATE schedules SET remaining_seats = remaining_seats + \(change) WHERE id = \(scheduleID)", logger: logger)
+        }
+    }
+
+    private static func lockedReservation(_ connection: PostgresConnection, id: Int64, userID: Int64, logger: Logger)
+        async throws -> Reservation
+    {
+        guard
+            let row = try await connection.rows(
+                "\(unescaped: reservationColumns) WHERE id = \(id) AND user_id = \(userID) FOR UPDATE", logger: logger
+            ).first
+        else {
+            throw ServiceError(.reservationNotFound, "Reservation \(id) not found.")
+        }
+        return try reservation(from: row)
+    }
+
+    static func seatList(_ seatNumbers: [Int]) -> String {
+        seatNumbers.map(String.init).joined(separator: ",")
+    }
+
+    private static let reservationColumns =
+        "SELECT id, user_id, schedule_id, state, seat_numbers, total_price, hold_expires_at, created_at FROM reservations"
+
+    private static func reservation(from row: PostgresRow) throws -> Reservation {
+        let (id, userID, scheduleID, state, seats, totalPrice, expiresAt, createdAt) = try row.decode(
+            (Int64, Int64, Int64, String, String, Int64, Int64, Int64).self)
+        return Reservation(
+            id: id, userID: userID, scheduleID: scheduleID, seatNumbers: seats.split(separator: ",").compactMap { Int($0) },
+            state: Reservation.State(rawValue: state) ?? .expired, totalPrice: totalPrice,
+            holdExpiresAt: Date(millis: expiresAt), createdAt: Date(millis: createdAt))
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The scale-out backend: one PostgreSQL database shared by any number of instances, through
+/// PostgresNIO's connection pool.
+///
+/// Transactions run at READ COMMITTED. Rows that decide an outcome are taken with conditional
+/// single statements or `FOR UPDATE`, always in the same order: reservations (by id), then
+/// seat claims (by seat), then schedules (by id), then wallets. Every connection has a
+/// `lock_timeout`, so a long wait becomes a retryable `CONTENDED` error instead of a stall.
+public final class PostgresStorage: Storage {
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
+    let logger: Logger
+
+    /// Connects to `url`, and brings the schema up to date.
+    public init(url: String, poolSize: Int, lockTimeout: Duration, logger: Logger) async throws {
+        var configuration = try PostgresURL.parse(url)
+        configuration.options.maximumConnections = poolSize
+        configuration.options.minimumConnections = 0
+        configuration.options.additionalStartupParameters.append(("lock_timeout", "\(Int(lockTimeout.seconds * 1000))"))
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        runner = Task { await client.run() }
+        do {
+            try await transaction { connection in try await PostgresMigrations.migrate(connection, logger: logger) }
+        } catch {
+            runner.cancel()
+            throw error
+        }
+    }
+
+    public func ping() async throws {
+        try await rows("SELECT 1")
+    }
+
+    public func close() async {
+        runner.cancel()
+        await runner.value
+    }
+
+    // MARK: Helpers shared by the stores
+
+    /// Runs `body` in one transaction on one pooled connection; any error rolls it back.
+    func transaction<T: Sendable>(begin: PostgresQuery = "BEGIN", _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await translatingErrors {
+            try await client.withConnection { connection in
+                try await connection.rows(begin, logger: logger)
+                do {
+                    let value = try await body(connection)
+                    try await connection.rows("COMMIT", logger: logger)
+                    return value
+                } catch {
+                    _ = try? await connection.rows("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on one pooled connection, outside a transaction (reads that need no lock).
+    func reading<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await translatingErrors { try await client.withConnection { try await body($0) } }
+    }
+
+    /// One statement, outside a transaction.
+    @discardableResult
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await translatingErrors { try await client.query(query, logger: logger).collect() }
+    }
+
+    @discardableResult
+    private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PSQLError {
+            throw Self.serviceError(for: error) ?? error
+        }
+    }
+
+    /// Lock waits, deadlocks and a database that cannot be reached are the client's to retry.
+    static func serviceError(for error: PSQLError) -> ServiceError? {
+        guard let state = error.serverInfo?[.sqlState] else {
+            // No answer from the server at all: it is down or unreachable.
+            return ServiceError(.serviceUnavailable, "The database cannot be reached; retry shortly.")
+        }
+        switch state {
+        case "55P03", "40P01", "40001":  // lock_not_available, deadlock_detected, serialization_failure
+            return ServiceError(.contended, "Too many requests want the same rows right now; retry shortly.")
+        case "57014", "57P01", "53300":  // query_canceled, admin_shutdown, too_many_connections
+            return ServiceError(.serviceUnavailable, "The database is busy; retry shortly.")
+        default:
+            return nil
+        }
+    }
+
+    /// Runs `body` once per idempotency key: a repeated key returns the recorded result. A
+    /// transaction-scoped advisory lock makes a concurrent request with the same key wait for
+    /// the first one and then read its record.
+    static func idempotent<V: Codable & Sendable>(
+        _ key: IdempotencyKey?, _ connection: PostgresConnection, now: Date, logger: Logger,
+        _ body: () async throws -> V
+    ) async throws -> Idempotent<V> {
+        guard let key else { return Idempotent(value: try await body(), replayed: false) }
+        let scope = "\(key.userID):\(key.key)"
+        try await connection.rows("SELECT pg_advisory_xact_lock(hashtextextended(\(scope), 0))", logger: logger)
+        let recorded = try await connection.rows(
+            "SELECT fingerprint, result FROM idempotency_keys WHERE user_id = \(key.userID) AND key = \(key.key)",
+            logger: logger
+        ).first
+        if let recorded {
+            let (fingerprint, result) = try recorded.decode((String, String).self)
+            guard fingerprint == key.fingerprint else {
+                throw ServiceError(.idempotencyKeyReused, "This Idempotency-Key was used for a different request.")
+            }
+            return Idempotent(value: try JSONDecoder().decode(V.self, from: Data(result.utf8)), replayed: true)
+        }
+        let value = try await body()
+        let result = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        try await connection.rows(
+            """
+            INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at)
+            VALUES (\(key.userID), \(key.key), \(key.fingerprint), \(result), \(now.millis))
+            """,
+            logger: logger)
+        return Idempotent(value: value, replayed: false)
+    }
+}
+
+extension PostgresConnection {
+    /// All rows of one statement. Always read them: a statement's error can arrive after its
+    /// first rows, so a result that is dropped unread can hide a failure.
+    @discardableResult
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await self.query(query, logger: logger).collect()
+    }
+}
+
+/// `postgres://user:password@host:port/database?sslmode=disable&options=-c%20search_path%3Dname`,
+/// with libpq's names for the query parameters that are supported.
+enum PostgresURL {
+    static func parse(_ text: String) throws -> PostgresClient.Configuration {
+        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? ""),
+            let host = url.host, !host.isEmpty
+        else {
+            throw ConfigurationError("DATABASE_URL must look like postgres://user:password@host:5432/database.")
+        }
+        let parameters = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let tls: PostgresClient.Configuration.TLS
+        switch parameters["sslmode"] ?? "prefer" {
+        case "disable": tls = .disable
+        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
+        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        case let mode: throw ConfigurationError("DATABASE_URL: sslmode \(mode) is not supported.")
+        }
+        let database = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+        var configuration = PostgresClient.Configuration(
+            host: host, port: url.port ?? 5432, username: url.user ?? "postgres", password: url.password,
+            database: database.isEmpty ? nil : database, tls: tls)
+        if let options = parameters["options"] {
+            configuration.options.additionalStartupParameters.append(("options", options))
+        }
+        return configuration
+    }
+}
