@@ -173,7 +173,7 @@ enum TestPostgres {
         }
     }
 
-    private static let logger = Logger(label: "test-postgres")
+    static let logger = Logger(label: "test-postgres")
 }
 
 struct Reply: Sendable {
@@ -256,7 +256,10 @@ struct TestDriver: Sendable {
 
 /// The invariants of SPEC section 3, read straight from the database.
 func checkInvariants(_ service: TestService) async throws {
-    let database = service.database
+    try await checkInvariants(service.database)
+}
+
+func checkInvariants(_ database: TestDatabase) async throws {
     let doubleClaims = try await database.int("""
         SELECT COUNT(*) FROM (SELECT c.schedule_id, c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
         WHERE r.state IN ('pending', 'confirmed') GROUP BY c.schedule_id, c.seat_no HAVING COUNT(*) > 1) doubles

@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import ConcertService
+
+/// Several instances on one database, in one process: two complete systems (board, admitter,
+/// sweeper each) share a database, as separate `concert serve` processes would.
+@Suite struct SharedDatabaseTests {
+    @Test(arguments: Backend.all)
+    func joinsOnEitherInstanceShareOneOrder(_ backend: Backend) async throws {
+        // One active user at a time and a long activity: the line stands still after the first admission.
+        let configure: (inout AppConfiguration) -> Void = {
+            $0.maxActive = 1
+            $0.activeDuration = .seconds(3600)
+        }
+        let first = try await TestService(backend, configure: configure)
+        let second = try await TestService(sharingDatabaseOf: first, configure: configure)
+        try await first.run { one in
+            try await second.run { two in
+                var tokens: [String] = []
+                for user in Int64(1)...20 {
+                    let api = user % 2 == 0 ? one : two
+                    tokens.append(try #require(try await api.request(.post, "/v1/queue/tokens", user: user).string("token")))
+                }
+                try await Task.sleep(for: .milliseconds(300))  // several ticks: both boards follow the database
+                for (index, token) in tokens.enumerated() {
+                    let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
+                    let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
+                    if index == 0 {
+                        #expect(here.string("status") == "active")
+                    } else {
+                        #expect(here.int("position") == index, "user \(index + 1) joined \(index + 1)th")
+                    }
+                    #expect(here.string("status") == there.string("status"))
+                    #expect(here.int("position") == there.int("position"))
+                }
+            }
+        }
+    }
+
+    @Test(arguments: Backend.all)
+    func oneInstanceAdmitsAtTheConfiguredPace(_ backend: Backend) async throws {
+        let configure: (inout AppConfiguration) -> Void = {
+            $0.queueTick = .milliseconds(50)
+            $0.admitPerTick = 3
+        }
+        let first = try await TestService(backend, configure: configure)
+        let second = try await TestService(sharingDatabaseOf: first, configure: configure)
+        try await first.run { one in
+            try await second.run { two in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for user in Int64(1)...30 {
+                        group.addTask {
+                            let token = try await (user % 2 == 0 ? one : two).admittedToken(user: user)
+                            // Admitted on one instance means admitted on the other too, within a tick.
+                            for _ in 0..<50 {
+                                let other = try await (user % 2 == 0 ? two : one).request(
+                                    .get, "/v1/queue/tokens/current", queueToken: token)
+                                if other.string("status") == "active" { return }
+                                try await Task.sleep(for: .milliseconds(10))
+                            }
+                            Issue.record("user \(user) is active on one instance only")
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        }
+        let database = first.database
+        #expect(try await database.int("SELECT COUNT(DISTINCT admitted_by) FROM queue_admissions") == 1, "one admitter")
+        #expect(try await database.int("SELECT MAX(admitted_count) FROM queue_admissions") == 3)
+        #expect(try await database.int("SELECT CAST(SUM(admitted_count) AS BIGINT) FROM queue_admissions") == 30)
+        #expect(try await database.int("SELECT COUNT(*) FROM queue_admissions") ?? 0 >= 10)
+    }
+
+    @Test(arguments: Backend.all)
+    func twoSweepersReleaseEachExpiredHoldOnceAndNeverAPaidOne(_ backend: Backend) async throws {
+        let configure: (inout AppConfiguration) -> Void = {
+            $0.holdDuration = .milliseconds(600)
+            $0.holdSweepInterval = .milliseconds(20)
+        }
+        let first = try await TestService(backend, configure: configure)
+        let second = try await TestService(sharingDatabaseOf: first, configure: configure)
+        try await first.run { one in
+            try await second.run { two in
+                let schedule = try await one.createSchedule(seats: [("R", 40, 100)])
+                let held = try await withThrowingTaskGroup(of: Int?.self) { group in
+                    for seat in 1...40 {
+                        group.addTask {
+                            let user = Int64(7000 + seat)
+                            let api = seat % 2 == 0 ? one : two
+                            let id = try #require(try await api.hold(user: user, schedule: schedule, seats: [seat]).int("id"))
+                            guard seat <= 5 else { return nil }
+                            _ = try await api.charge(user: user, amount: 100)
+                            #expect(try await api.request(.post, "/v1/reservations/\(id)/payment", user: user).status == .ok)
+                            return id
+                        }
+                    }
+                    return try await group.reduce(into: [Int]()) { if let id = $1 { $0.append(id) } }
+                }
+                #expect(held.count == 5)
+                try await Task.sleep(for: .milliseconds(1200))
+            }
+        }
+        let database = first.database
+        #expect(try await database.int("SELECT COUNT(*) FROM reservations WHERE state = 'expired'") == 35)
+        #expect(try await database.int("SELECT COUNT(*) FROM reservations WHERE state = 'confirmed'") == 5)
+        #expect(try await database.int("SELECT remaining_seats FROM schedules") == 35)
+        try await checkInvariants(database)
+    }
+
+    /// A hold that waits on a row lock longer than `lock_timeout` answers 409 CONTENDED,
+    /// changes nothing, and succeeds when retried.
+    @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
+    func aLockWaitPastTheTimeoutIsARetryableConflict() async throws {
+        let service = try await TestService(.postgres) { $0.lockTimeout = .milliseconds(200) }
+        guard case .postgresSchema(let schema) = service.database.location else { return }
+        try await service.run { api in
+            let schedule = try await api.createSchedule(seats: [("R", 5, 100)])
+            let token = try await api.admittedToken(user: 9000)
+            let blocked = try await TestPostgres.shared.withConnection { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(schema)"), logger: TestPostgres.logger)
+                try await connection.query("BEGIN", logger: TestPostgres.logger)
+                // Another transaction holds the schedule row, as a slow writer would.
+                _ = try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT * FROM schedules WHERE id = \(schedule) FOR UPDATE"), logger: TestPostgres.logger
+                ).collect()
+                let reply = try await api.hold(user: 9000, schedule: schedule, seats: [1], queueToken: token)
+                try await connection.query("ROLLBACK", logger: TestPostgres.logger)
+                return reply
+            }
+            #expect(blocked.status == .conflict)
+            #expect(blocked.errorCode == "CONTENDED")
+            #expect(try await service.database.int("SELECT COUNT(*) FROM reservations") == 0)
+            #expect(try await api.hold(user: 9000, schedule: schedule, seats: [1], queueToken: token).status == .created)
+            try await checkInvariants(service)
+        }
+    }
+}
