@@ -1,8 +1,9 @@
 import Logging
 import ServiceLifecycle
 
-/// Background work that runs every `interval` until graceful shutdown: the queue admitter
-/// and the hold sweeper. A failed round is logged and the next one runs as usual.
+/// Background work that runs every `interval` until graceful shutdown: the queue tick and
+/// the hold sweeper. Rounds start at a fixed rate (a round that overruns delays the next one
+/// rather than stacking up). A failed round is logged and the next one runs as usual.
 public struct PeriodicTask: Service {
     let name: String
     let interval: Duration
@@ -18,6 +19,8 @@ public struct PeriodicTask: Service {
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            let clock = ContinuousClock()
+            var next = clock.now
             while !Task.isCancelled {
                 do {
                     try await work()
@@ -26,7 +29,8 @@ public struct PeriodicTask: Service {
                 } catch {
                     logger.error("\(name) failed", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: interval)
+                next = max(next + interval, clock.now)
+                try await Task.sleep(until: next, clock: clock)
             }
         }
     }

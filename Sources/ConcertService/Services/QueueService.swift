@@ -30,8 +30,9 @@ public final class QueueService: Sendable {
         self.store = store
         self.codec = codec
         self.policy = policy
-        // Renewed every tick; another instance takes over after three missed ticks.
-        lease = AdmitterLease(holder: instanceID, duration: max(policy.tick * 3, .milliseconds(500)))
+        // Renewed every tick; another instance takes over after three missed ticks (and at
+        // least a second, so a busy but live admitter keeps it).
+        lease = AdmitterLease(holder: instanceID, duration: max(policy.tick * 3, .seconds(1)))
     }
 
     /// Rebuilds the board from the database (at start: the database is the source of truth).

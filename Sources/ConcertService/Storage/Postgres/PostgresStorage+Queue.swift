@@ -17,7 +17,7 @@ extension PostgresStorage {
     }
 
     public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound {
-        try await transaction { connection in
+        try await transaction(on: background) { connection in
             // Taken when free or lapsed, renewed by its holder; anyone else gets no row. The
             // row stays locked until commit, so two rounds never overlap.
             let renewed = try await connection.rows(
@@ -60,7 +60,7 @@ extension PostgresStorage {
 
     public func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges {
         // One snapshot for all three reads.
-        try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { connection in
+        try await transaction(on: background, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { connection in
             let entries = try await connection.rows(
                 "SELECT seq, user_id, active_until FROM queue_entries WHERE seq > \(cursor?.seq ?? 0) ORDER BY seq",
                 logger: logger

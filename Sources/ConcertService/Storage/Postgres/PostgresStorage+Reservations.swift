@@ -121,7 +121,7 @@ extension PostgresStorage {
     }
 
     public func releaseLapsedHolds(now: Date, limit: Int) async throws -> Int {
-        try await transaction { connection in
+        try await transaction(on: background) { connection in
             // Instances sweep side by side: each takes holds the others have not locked, and
             // `end` only moves holds that are still pending, so each is released once.
             let lapsed = try await connection.rows(

@@ -10,20 +10,32 @@ import PostgresNIO
 /// seat claims (by seat), then schedules (by id), then wallets. Every connection has a
 /// `lock_timeout`, so a long wait becomes a retryable `CONTENDED` error instead of a stall.
 public final class PostgresStorage: Storage {
+    /// Serves requests.
     let client: PostgresClient
+    /// Serves the background tasks (admitter, queue sync, sweeper) with connections of their
+    /// own, so the admission pace holds however many requests wait for the main pool.
+    let background: PostgresClient
     private let runner: Task<Void, Never>
     let logger: Logger
 
-    /// Connects to `url`, and brings the schema up to date.
+    /// Connects to `url`, and brings the schema up to date. Opens up to `poolSize` connections
+    /// for requests and 2 for background tasks.
     public init(url: String, poolSize: Int, lockTimeout: Duration, logger: Logger) async throws {
         var configuration = try PostgresURL.parse(url)
-        configuration.options.maximumConnections = poolSize
-        configuration.options.minimumConnections = 0
         configuration.options.additionalStartupParameters.append(("lock_timeout", "\(Int(lockTimeout.seconds * 1000))"))
+        configuration.options.maximumConnections = poolSize
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        configuration.options.maximumConnections = 2
+        let background = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
+        self.background = background
         self.logger = logger
-        runner = Task { await client.run() }
+        runner = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await client.run() }
+                group.addTask { await background.run() }
+            }
+        }
         do {
             try await transaction { connection in try await PostgresMigrations.migrate(connection, logger: logger) }
         } catch {
@@ -43,10 +55,13 @@ public final class PostgresStorage: Storage {
 
     // MARK: Helpers shared by the stores
 
-    /// Runs `body` in one transaction on one pooled connection; any error rolls it back.
-    func transaction<T: Sendable>(begin: PostgresQuery = "BEGIN", _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// Runs `body` in one transaction on one pooled connection (of `pool`, the request pool by
+    /// default); any error rolls it back.
+    func transaction<T: Sendable>(
+        on pool: PostgresClient? = nil, begin: PostgresQuery = "BEGIN", _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
         try await translatingErrors {
-            try await client.withConnection { connection in
+            try await (pool ?? client).withConnection { connection in
                 try await connection.rows(begin, logger: logger)
                 do {
                     let value = try await body(connection)
