@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
         }
         let app = try await buildApplication(system, config: config, logger: logger)
         try await app.runService()
+        await system.storage.close()
     }
 }
 
@@ -57,8 +58,10 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        _ = try await ConcertSystem.open(config, logger: makeLogger(config))
-        print("Database schema is up to date: \(config.sqlitePath)")
+        let system = try await ConcertSystem.open(config, logger: makeLogger(config))
+        await system.storage.close()
+        // Not the URL itself: it may hold a password.
+        print("Database schema is up to date: \(config.databaseURL == nil ? config.sqlitePath : "PostgreSQL (DATABASE_URL)")")
     }
 }
 
@@ -74,6 +77,7 @@ struct SeedDemo: AsyncParsableCommand {
             let schedules = listing.schedules.map { "schedule \($0.id) (\($0.totalSeats) seats)" }.joined(separator: ", ")
             print("performance \(listing.performance.id) \"\(listing.performance.title)\": \(schedules)")
         }
+        await system.storage.close()
     }
 }
 

@@ -34,10 +34,11 @@ struct ErrorMiddleware: RouterMiddleware {
     static func response(for error: ServiceError) -> Response {
         let body = ErrorBody(error: .init(code: error.code.rawValue, message: error.message, position: error.position))
         let data = (try? APIJSON.encoder.encode(body)) ?? Data()
-        return Response(
-            status: error.code.status,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if error.code == .contended || error.code == .serviceUnavailable {
+            headers[.retryAfter] = "1"  // transient: the same request may succeed in a moment
+        }
+        return Response(status: error.code.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 
