@@ -153,16 +153,9 @@ final class SaleClient: Sendable {
             .post, "/v1/admin/performances", user: 1, admin: true,
             body: #"{"title": "Flash Sale", "performer": "Everyone", "description": "d"}"#)
         let id = try #require(performance.int("id"))
-        let format = Date.ISO8601FormatStyle()
-        let now = Date()
         let schedule = try await send(
             .post, "/v1/admin/performances/\(id)/schedules", user: 1, admin: true,
-            body: """
-                {"starts_at": "\(format.format(now.addingTimeInterval(86400)))",
-                 "sale_opens_at": "\(format.format(now.addingTimeInterval(-60)))",
-                 "sale_closes_at": "\(format.format(now.addingTimeInterval(86000)))",
-                 "seats": [{"grade": "R", "count": \(seats), "price": \(price)}]}
-                """)
+            body: scheduleOnSaleNow(seats: [("R", seats, price)], startsIn: 86400))
         return try #require(schedule.int("id"))
     }
 

@@ -226,17 +226,8 @@ struct TestDriver: Sendable {
             .post, "/v1/admin/performances", user: 1, admin: true,
             body: #"{"title": "Test Show", "performer": "Tester", "description": "d"}"#)
         let id = try #require(performance.int("id"))
-        let now = Date()
-        let format = Date.ISO8601FormatStyle()
-        let groups = seats.map { #"{"grade": "\#($0.grade)", "count": \#($0.count), "price": \#($0.price)}"# }.joined(separator: ",")
         let schedule = try await request(
-            .post, "/v1/admin/performances/\(id)/schedules", user: 1, admin: true,
-            body: """
-                {"starts_at": "\(format.format(now.addingTimeInterval(startsIn)))",
-                 "sale_opens_at": "\(format.format(now.addingTimeInterval(-60)))",
-                 "sale_closes_at": "\(format.format(now.addingTimeInterval(startsIn - 1)))",
-                 "seats": [\(groups)]}
-                """)
+            .post, "/v1/admin/performances/\(id)/schedules", user: 1, admin: true, body: scheduleOnSaleNow(seats: seats, startsIn: startsIn))
         #expect(schedule.status == .created)
         return try #require(schedule.int("id"))
     }
@@ -252,6 +243,19 @@ struct TestDriver: Sendable {
     func charge(user: Int64, amount: Int) async throws -> Reply {
         try await request(.post, "/v1/wallet/charges", user: user, body: #"{"amount": \#(amount)}"#)
     }
+}
+
+/// The body of a new schedule whose sale is open now.
+func scheduleOnSaleNow(seats: [(grade: String, count: Int, price: Int)], startsIn: TimeInterval) -> String {
+    let now = Date()
+    let format = Date.ISO8601FormatStyle()
+    let groups = seats.map { #"{"grade": "\#($0.grade)", "count": \#($0.count), "price": \#($0.price)}"# }.joined(separator: ",")
+    return """
+        {"starts_at": "\(format.format(now.addingTimeInterval(startsIn)))",
+         "sale_opens_at": "\(format.format(now.addingTimeInterval(-60)))",
+         "sale_closes_at": "\(format.format(now.addingTimeInterval(startsIn - 1)))",
+         "seats": [\(groups)]}
+        """
 }
 
 /// The invariants of SPEC section 3, read straight from the database.
