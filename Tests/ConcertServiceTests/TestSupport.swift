@@ -126,7 +126,7 @@ struct TestDatabase: Sendable {
     func int(_ sql: String) async throws -> Int? {
         switch location {
         case .sqliteFile(let path):
-            return try await DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: sql) }
+            return try await Self.sqlite(path).read { try Int.fetchOne($0, sql: sql) }
         case .postgresSchema(let schema):
             return try await TestPostgres.rows(sql, schema: schema).first?.decode(Int?.self)
         }
@@ -135,16 +135,23 @@ struct TestDatabase: Sendable {
     func string(_ sql: String) async throws -> String? {
         switch location {
         case .sqliteFile(let path):
-            return try await DatabaseQueue(path: path).read { try String.fetchOne($0, sql: sql) }
+            return try await Self.sqlite(path).read { try String.fetchOne($0, sql: sql) }
         case .postgresSchema(let schema):
             return try await TestPostgres.rows(sql, schema: schema).first?.decode(String?.self)
         }
     }
 
+    /// Waits for the service's writer like the service does, rather than failing at once.
+    private static func sqlite(_ path: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        return try DatabaseQueue(path: path, configuration: configuration)
+    }
+
     func execute(_ sql: String) async throws {
         switch location {
         case .sqliteFile(let path):
-            try await DatabaseQueue(path: path).write { try $0.execute(sql: sql) }
+            try await Self.sqlite(path).write { try $0.execute(sql: sql) }
         case .postgresSchema(let schema):
             _ = try await TestPostgres.rows(sql, schema: schema)
         }
