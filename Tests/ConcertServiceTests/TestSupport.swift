@@ -265,6 +265,18 @@ func scheduleOnSaleNow(seats: [(grade: String, count: Int, price: Int)], startsI
         """
 }
 
+/// Admission rounds by another instance than the round before, less than a lease (1 s with
+/// the tests' ticks) after it: a live admitter may lose its lease only by missing it.
+func admitterHandoversWithinALease(_ database: TestDatabase) async throws -> Int? {
+    try await database.int("""
+        SELECT COUNT(*) FROM (
+            SELECT admitted_by, admitted_at, LAG(admitted_by) OVER (ORDER BY id) AS previous_by,
+                   LAG(admitted_at) OVER (ORDER BY id) AS previous_at
+            FROM queue_admissions) rounds
+        WHERE previous_by != admitted_by AND admitted_at - previous_at < 1000
+        """)
+}
+
 /// The invariants of SPEC section 3, read straight from the database.
 func checkInvariants(_ service: TestService) async throws {
     try await checkInvariants(service.database)
