@@ -130,6 +130,18 @@ public struct Idempotent<Value: Sendable>: Sendable {
     public var replayed: Bool
 }
 
+/// Schedules grouped by performance, performances in order of their first schedule (how
+/// every backend builds a listing from one ordered schedule query).
+func groupedByPerformance(_ schedules: [Schedule]) -> [(Int64, [Schedule])] {
+    var order: [Int64] = []
+    var byPerformance: [Int64: [Schedule]] = [:]
+    for schedule in schedules {
+        if byPerformance[schedule.performanceID] == nil { order.append(schedule.performanceID) }
+        byPerformance[schedule.performanceID, default: []].append(schedule)
+    }
+    return order.map { ($0, byPerformance[$0] ?? []) }
+}
+
 extension Date {
     /// Milliseconds since 1970: how times are stored.
     var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }

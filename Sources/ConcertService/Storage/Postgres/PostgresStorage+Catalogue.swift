@@ -46,7 +46,7 @@ extension PostgresStorage {
                 connection, now: now, logger: logger,
                 where: "s.starts_at >= $2 AND s.starts_at < $3", range.lowerBound.millis, range.upperBound.millis)
             var listings: [PerformanceListing] = []
-            for (performanceID, schedules) in Self.grouped(schedules) {
+            for (performanceID, schedules) in groupedByPerformance(schedules) {
                 if let performance = try await Self.performance(connection, id: performanceID, logger: logger) {
                     listings.append(PerformanceListing(performance: performance, schedules: schedules))
                 }
@@ -158,16 +158,5 @@ extension PostgresStorage {
         return Schedule(
             id: id, performanceID: performanceID, startsAt: Date(millis: startsAt), saleOpensAt: Date(millis: opensAt),
             saleClosesAt: Date(millis: closesAt), totalSeats: Int(total), remainingSeats: Int(remaining))
-    }
-
-    /// Schedules grouped by performance, performances in order of their first schedule.
-    private static func grouped(_ schedules: [Schedule]) -> [(Int64, [Schedule])] {
-        var order: [Int64] = []
-        var byPerformance: [Int64: [Schedule]] = [:]
-        for schedule in schedules {
-            if byPerformance[schedule.performanceID] == nil { order.append(schedule.performanceID) }
-            byPerformance[schedule.performanceID, default: []].append(schedule)
-        }
-        return order.map { ($0, byPerformance[$0] ?? []) }
     }
 }

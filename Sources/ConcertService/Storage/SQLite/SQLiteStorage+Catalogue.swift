@@ -44,14 +44,8 @@ extension SQLiteStorage {
             let schedules = try Self.schedules(
                 db, where: "s.starts_at >= ? AND s.starts_at < ?",
                 arguments: [range.lowerBound.millis, range.upperBound.millis], now: now)
-            var order: [Int64] = []
-            var byPerformance: [Int64: [Schedule]] = [:]
-            for schedule in schedules {
-                if byPerformance[schedule.performanceID] == nil { order.append(schedule.performanceID) }
-                byPerformance[schedule.performanceID, default: []].append(schedule)
-            }
-            return try order.compactMap { id in
-                try Self.performance(db, id: id).map { PerformanceListing(performance: $0, schedules: byPerformance[id] ?? []) }
+            return try groupedByPerformance(schedules).compactMap { id, schedules in
+                try Self.performance(db, id: id).map { PerformanceListing(performance: $0, schedules: schedules) }
             }
         }
     }
