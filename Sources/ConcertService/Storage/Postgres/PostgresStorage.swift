@@ -155,8 +155,8 @@ extension PostgresConnection {
 
 /// `postgres://user:password@host:port/database?sslmode=disable&options=-c%20search_path%3Dname`,
 /// with libpq's names for the query parameters that are supported.
-enum PostgresURL {
-    static func parse(_ text: String) throws -> PostgresClient.Configuration {
+public enum PostgresURL {
+    public static func parse(_ text: String) throws -> PostgresClient.Configuration {
         guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? ""),
             let host = url.host, !host.isEmpty
         else {

@@ -1,0 +1,77 @@
+import ConcertService
+import Foundation
+import GRDB
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The database's own limit for a hold's write work, measured without the service: one
+/// transaction per seat that locks and updates that seat's row, at the benchmark's concurrency
+/// and with the server's number of connections.
+enum DatabaseBaseline {
+    static func postgres(url: String, poolSize: Int, seats: Int, concurrency: Int) async throws -> Double {
+        var configuration = try PostgresURL.parse(url)
+        configuration.options.maximumConnections = poolSize
+        configuration.options.minimumConnections = poolSize
+        let client = PostgresClient(configuration: configuration)
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        let logger = Logger(label: "baseline")
+        _ = try await client.query("DROP TABLE IF EXISTS baseline_seats").collect()
+        _ = try await client.query("CREATE TABLE baseline_seats (seat_no INTEGER PRIMARY KEY, holder BIGINT)").collect()
+        _ = try await client.query("INSERT INTO baseline_seats SELECT g, NULL FROM generate_series(1, \(seats)) g").collect()
+        return try await perSecond(count: seats, concurrency: concurrency) { seat in
+            try await client.withConnection { connection in
+                _ = try await connection.query("BEGIN", logger: logger).collect()
+                let updated = try await connection.query(
+                    "UPDATE baseline_seats SET holder = \(seat) WHERE seat_no = \(seat) AND holder IS NULL RETURNING seat_no",
+                    logger: logger
+                ).collect()
+                _ = try await connection.query("COMMIT", logger: logger).collect()
+                guard updated.count == 1 else { throw BenchError("baseline: seat \(seat) was not free") }
+            }
+        }
+    }
+
+    /// The same on a SQLite file in WAL mode with the server's durability (synchronous = FULL),
+    /// through GRDB's single writer.
+    static func sqlite(path: String, seats: Int, concurrency: Int) async throws -> Double {
+        var configuration = ScenarioDatabase.sqliteConfiguration
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try await pool.write { db in
+            try db.execute(sql: "CREATE TABLE baseline_seats (seat_no INTEGER PRIMARY KEY, holder INTEGER)")
+            try db.execute(sql: """
+                WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < \(seats))
+                INSERT INTO baseline_seats SELECT n, NULL FROM g
+                """)
+        }
+        return try await perSecond(count: seats, concurrency: concurrency) { seat in
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE baseline_seats SET holder = ? WHERE seat_no = ? AND holder IS NULL", arguments: [seat, seat])
+                guard db.changesCount == 1 else { throw BenchError("baseline: seat \(seat) was not free") }
+            }
+        }
+    }
+
+    /// Runs `work(1...count)` from `concurrency` tasks; transactions per second.
+    private static func perSecond(count: Int, concurrency: Int, _ work: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+        let next = Ticket(from: 1)
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    while true {
+                        let seat = next.take()
+                        guard seat <= count else { return }
+                        try await work(seat)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(count) / (clock.now - start).seconds
+    }
+}

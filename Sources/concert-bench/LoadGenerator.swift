@@ -1,0 +1,114 @@
+import AsyncHTTPClient
+import Foundation
+import Histogram
+import NIOCore
+import Synchronization
+
+/// One HTTP answer, body collected.
+struct Reply: Sendable {
+    var status: Int
+    var body: ByteBuffer
+
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
+    }
+    var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+}
+
+/// What a load run saw: requests, statuses, latencies (µs) and wall time.
+struct LoadResult: Sendable {
+    var requests = 0
+    var statuses: [Int: Int] = [:]
+    var transportErrors = 0
+    var latency = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
+    var elapsed: Duration = .zero
+
+    var perSecond: Double { Double(requests) / max(elapsed.seconds, 1e-9) }
+    /// Latency at a percentile, in milliseconds.
+    func milliseconds(at percentile: Double) -> Double { Double(latency.valueAtPercentile(percentile)) / 1000 }
+    func count(_ status: Int) -> Int { statuses[status] ?? 0 }
+    var serverErrors: Int { statuses.filter { $0.key >= 500 }.values.reduce(0, +) }
+
+    mutating func record(_ status: Int?, after duration: Duration) {
+        requests += 1
+        if let status { statuses[status, default: 0] += 1 } else { transportErrors += 1 }
+        _ = latency.record(UInt64(max(duration.microseconds, 1)))
+    }
+
+    mutating func merge(_ other: LoadResult) {
+        requests += other.requests
+        transportErrors += other.transportErrors
+        statuses.merge(other.statuses, uniquingKeysWith: +)
+        latency.add(other.latency)
+    }
+}
+
+/// A closed-loop load generator on AsyncHTTPClient: `concurrency` workers, each with one
+/// request in flight on its own keep-alive connection, until a count or a time limit is reached.
+final class LoadGenerator: Sendable {
+    let http: HTTPClient
+
+    init(maxConnections: Int) {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    func shutdown() async throws { try await http.shutdown() }
+
+    func send(_ request: HTTPClientRequest) async throws -> Reply {
+        let response = try await http.execute(request, timeout: .seconds(60))
+        return Reply(status: Int(response.status.code), body: try await response.body.collect(upTo: 1 << 26))
+    }
+
+    /// Sends `request(i)` for i = 0, 1, … from `concurrency` workers until `count` requests
+    /// were sent or `duration` has passed. `check` sees every reply (for setup and invariants).
+    func run(
+        concurrency: Int, count: Int = .max, duration: Duration = .seconds(900),
+        request: @escaping @Sendable (Int) async throws -> HTTPClientRequest,
+        check: (@Sendable (Int, Reply) async throws -> Void)? = nil
+    ) async throws -> LoadResult {
+        let next = Ticket(from: 0)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + duration
+        var total = try await withThrowingTaskGroup(of: LoadResult.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var result = LoadResult()
+                    while clock.now < deadline {
+                        let index = next.take()
+                        guard index < count else { break }
+                        let built = try await request(index)
+                        let sent = clock.now
+                        do {
+                            let reply = try await self.send(built)
+                            result.record(reply.status, after: clock.now - sent)
+                            try await check?(index, reply)
+                        } catch let error as HTTPClientError {
+                            result.record(nil, after: clock.now - sent)
+                            if result.transportErrors == 1 { print("  transport error: \(error)") }
+                        }
+                    }
+                    return result
+                }
+            }
+            return try await group.reduce(into: LoadResult()) { $0.merge($1) }
+        }
+        total.elapsed = clock.now - start
+        return total
+    }
+}
+
+/// Hands out 0, 1, 2, … to concurrent workers, each number once.
+final class Ticket: Sendable {
+    private let next: Atomic<Int>
+    init(from first: Int) { next = Atomic(first) }
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var microseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
+}

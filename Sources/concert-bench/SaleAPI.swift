@@ -1,0 +1,102 @@
+import AsyncHTTPClient
+import ConcertService
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// The concert API as the benchmark's users call it: requests with their credentials, and
+/// the setup steps every scenario shares.
+struct SaleAPI: Sendable {
+    let load: LoadGenerator
+    let baseURL: String
+    let credentials: Credentials
+
+    func credential(user: Int64, admin: Bool = false) async throws -> String {
+        try await credentials.mint(userID: user, admin: admin, validFor: .seconds(4 * 3600))
+    }
+
+    func request(
+        _ method: HTTPMethod, _ path: String, bearer: String? = nil, queueToken: String? = nil, body: String? = nil
+    ) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        if let queueToken { request.headers.add(name: "Queue-Token", value: queueToken) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        return request
+    }
+
+    func send(
+        _ method: HTTPMethod, _ path: String, bearer: String? = nil, queueToken: String? = nil, body: String? = nil
+    ) async throws -> Reply {
+        try await load.send(request(method, path, bearer: bearer, queueToken: queueToken, body: body))
+    }
+
+    /// A performance with one schedule on sale now, all seats at one price.
+    func createSchedule(seats: Int, price: Int) async throws -> (performance: Int, schedule: Int) {
+        let admin = try await credential(user: 1, admin: true)
+        let performance = try await send(
+            .POST, "/v1/admin/performances", bearer: admin, body: #"{"title": "Benchmark", "performer": "Load", "description": "b"}"#)
+        guard let performanceID = performance.json["id"] as? Int else { throw BenchError("create performance: \(performance.status)") }
+        let format = Date.ISO8601FormatStyle()
+        let now = Date()
+        let body = """
+            {"starts_at": "\(format.format(now.addingTimeInterval(86400)))",
+             "sale_opens_at": "\(format.format(now.addingTimeInterval(-60)))",
+             "sale_closes_at": "\(format.format(now.addingTimeInterval(86000)))",
+             "seats": [{"grade": "R", "count": \(seats), "price": \(price)}]}
+            """
+        let schedule = try await send(.POST, "/v1/admin/performances/\(performanceID)/schedules", bearer: admin, body: body)
+        guard let scheduleID = schedule.json["id"] as? Int else { throw BenchError("create schedule: \(schedule.status)") }
+        return (performanceID, scheduleID)
+    }
+
+    /// Joins the queue for each user and waits until all are admitted; returns their queue tokens.
+    func admittedUsers(_ users: [Int64], concurrency: Int) async throws -> [String] {
+        let bearers = try await mintCredentials(users)
+        let tokens = Mutex([String](repeating: "", count: users.count))
+        let joins = try await load.run(concurrency: concurrency, count: users.count) { index in
+            request(.POST, "/v1/queue/tokens", bearer: bearers[index])
+        } check: { index, reply in
+            guard reply.status == 201, let token = reply.json["token"] as? String else {
+                throw BenchError("join answered \(reply.status) \(reply.errorCode ?? "")")
+            }
+            tokens.withLock { $0[index] = token }
+        }
+        guard joins.count(201) == users.count else { throw BenchError("only \(joins.count(201)) of \(users.count) joins succeeded") }
+        let all = tokens.withLock { $0 }
+        try await waitUntilActive(all.last!)
+        return all
+    }
+
+    func waitUntilActive(_ token: String) async throws {
+        for _ in 0..<1200 {
+            let poll = try await send(.GET, "/v1/queue/tokens/current", queueToken: token)
+            if poll.json["status"] as? String == "active" { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchError("a queue token never became active")
+    }
+
+    /// Credentials for many users, minted on every core before any measurement starts.
+    func mintCredentials(_ users: [Int64]) async throws -> [String] {
+        let chunk = max(1, users.count / 8)
+        return try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+            for start in stride(from: 0, to: users.count, by: chunk) {
+                group.addTask {
+                    var minted: [String] = []
+                    minted.reserveCapacity(chunk)
+                    for user in users[start..<min(start + chunk, users.count)] { minted.append(try await credential(user: user)) }
+                    return (start, minted)
+                }
+            }
+            var all = [String](repeating: "", count: users.count)
+            for try await (start, minted) in group { all.replaceSubrange(start..<start + minted.count, with: minted) }
+            return all
+        }
+    }
+}

@@ -1,0 +1,263 @@
+import AsyncHTTPClient
+import ConcertService
+import Foundation
+import NIOHTTP1
+import Synchronization
+
+/// Bounds of every scenario, from the command line.
+struct BenchSettings: Sendable {
+    var concurrency = 64
+    var duration: Duration = .seconds(10)
+    var poolSize = 16
+    var pollTokens = 5_000
+    var holdSeats = 20_000
+    var hotSeatHolders = 1_000
+    var flashUsers = 10_000
+    var flashSeats = 2_000
+    var queueJoins = 1_000_000
+}
+
+/// The five scenarios of the benchmark on one backend. Each gets a fresh database and a fresh
+/// server process, so no scenario measures another's leftovers.
+struct Scenarios {
+    let backend: Backend
+    let settings: BenchSettings
+    let postgresURL: String?
+    let directory: URL
+    let report: Report
+    let load: LoadGenerator
+    let secret = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined(separator: "-")
+
+    /// Starts a server on a fresh database with `environment`, runs `body`, stops the server.
+    private func withServer(
+        _ name: String, environment: [String: String],
+        _ body: (SaleAPI, BenchServer, ScenarioDatabase) async throws -> Void
+    ) async throws {
+        print("\n[\(backend.rawValue)] \(name)")
+        let database = try await ScenarioDatabase.create(backend, directory: directory, postgresURL: postgresURL, name: name)
+        let server = try BenchServer(
+            database: database, secret: secret,
+            environment: environment.merging(["DATABASE_POOL_SIZE": "\(settings.poolSize)"]) { $1 },
+            directory: directory, name: "\(backend.rawValue)-\(name)")
+        defer { server.stop() }
+        try await server.waitUntilReady(load)
+        let api = SaleAPI(load: load, baseURL: server.baseURL, credentials: await Credentials(secret: secret))
+        do {
+            try await body(api, server, database)
+        } catch {
+            print("  server log:\n\(server.logTail)")
+            throw error
+        }
+        await database.close()
+    }
+
+    private func figure(
+        _ scenario: String, _ name: String, _ value: Double, _ unit: String,
+        baseline: (name: String, value: Double)? = nil, target: String? = nil, met: Bool? = nil
+    ) {
+        report.add(Figure(
+            backend: backend.rawValue, scenario: scenario, name: name, value: value, unit: unit,
+            baselineName: baseline?.name, baseline: baseline?.value, target: target, met: met))
+    }
+
+    private func latencies(_ scenario: String, _ what: String, _ result: LoadResult) {
+        figure(scenario, "\(what) p50", result.milliseconds(at: 50), "ms")
+        figure(scenario, "\(what) p99", result.milliseconds(at: 99), "ms")
+    }
+
+    /// Admission settings under which everyone who joins is admitted on the next tick.
+    private static let admitEveryone = [
+        "QUEUE_TICK_MS": "100", "QUEUE_ADMIT_PER_TICK": "1000000", "QUEUE_ACTIVE_TTL_S": "3600", "HOLD_TTL_S": "3600",
+    ]
+
+    // MARK: 1. Queue poll storm
+
+    func pollStorm() async throws {
+        // 1,000 active and the rest waiting, so polls answer both kinds.
+        let environment = Self.admitEveryone.merging(["QUEUE_MAX_ACTIVE": "1000"]) { $1 }
+        try await withServer("poll-storm", environment: environment) { api, _, _ in
+            let tokens = try await api.admittedUsersOrWaiting(Array(1...Int64(settings.pollTokens)), concurrency: settings.concurrency)
+            let polls = tokens.map { api.request(.GET, "/v1/queue/tokens/current", queueToken: $0) }
+            let health = api.request(.GET, "/health")
+            // Health before and after the polls: the baseline is their mean.
+            let healthBefore = try await load.run(concurrency: settings.concurrency, duration: settings.duration) { _ in health }
+            let storm = try await load.run(concurrency: settings.concurrency, duration: settings.duration) { polls[$0 % polls.count] }
+            let healthAfter = try await load.run(concurrency: settings.concurrency, duration: settings.duration) { _ in health }
+            let baseline = (healthBefore.perSecond + healthAfter.perSecond) / 2
+            figure(
+                "poll storm", "polls/s", storm.perSecond, "req/s", baseline: ("GET /health req/s", baseline),
+                target: "≥ 0.8 × health", met: storm.perSecond >= 0.8 * baseline)
+            latencies("poll storm", "poll", storm)
+            latencies("poll storm", "health", healthBefore)
+            figure("poll storm", "polls not 200", Double(storm.requests - storm.count(200)), "responses", target: "0", met: storm.requests == storm.count(200))
+        }
+    }
+
+    // MARK: 2. Hold throughput
+
+    func holdThroughput() async throws {
+        let seats = settings.holdSeats
+        try await withServer("holds", environment: Self.admitEveryone) { api, _, database in
+            let (_, schedule) = try await api.createSchedule(seats: seats, price: 100)
+            let users = (1...seats).map { Int64(1_000_000 + $0) }
+            let tokens = try await api.admittedUsers(users, concurrency: settings.concurrency)
+            let bearers = try await api.mintCredentials(users)
+            let holds = try await load.run(concurrency: settings.concurrency, count: seats) { index in
+                api.request(
+                    .POST, "/v1/reservations", bearer: bearers[index], queueToken: tokens[index],
+                    body: #"{"schedule_id": \#(schedule), "seat_numbers": [\#(index + 1)]}"#)
+            }
+            let baseline: Double
+            switch backend {
+            case .postgres:
+                baseline = try await DatabaseBaseline.postgres(
+                    url: database.serverEnvironment["DATABASE_URL"]!, poolSize: settings.poolSize, seats: seats,
+                    concurrency: settings.concurrency)
+            case .sqlite:
+                baseline = try await DatabaseBaseline.sqlite(
+                    path: directory.appendingPathComponent("baseline-\(UUID().uuidString).sqlite").path, seats: seats,
+                    concurrency: settings.concurrency)
+            }
+            figure(
+                "holds", "holds/s", holds.perSecond, "holds/s", baseline: ("DB row-lock txn/s", baseline),
+                target: "≥ 0.6 × DB", met: holds.perSecond >= 0.6 * baseline)
+            latencies("holds", "hold", holds)
+            let remaining = try await database.int("SELECT remaining_seats FROM schedules WHERE id = \(schedule)")
+            figure("holds", "holds not 201", Double(holds.requests - holds.count(201)), "responses", target: "0", met: holds.count(201) == seats)
+            figure("holds", "remaining seats after", Double(remaining), "seats", target: "0", met: remaining == 0)
+        }
+    }
+
+    // MARK: 3. Hot seat
+
+    func hotSeat() async throws {
+        let holders = settings.hotSeatHolders
+        try await withServer("hot-seat", environment: Self.admitEveryone) { api, _, database in
+            let (_, schedule) = try await api.createSchedule(seats: 100, price: 100)
+            let users = (1...holders).map { Int64(2_000_000 + $0) }
+            let tokens = try await api.admittedUsers(users, concurrency: settings.concurrency)
+            let bearers = try await api.mintCredentials(users)
+            // Every client already has its keep-alive connection, as during a real on-sale minute.
+            let health = api.request(.GET, "/health")
+            _ = try await load.run(concurrency: holders, count: holders) { _ in health }
+            let race = try await load.run(concurrency: holders, count: holders) { index in
+                api.request(
+                    .POST, "/v1/reservations", bearer: bearers[index], queueToken: tokens[index],
+                    body: #"{"schedule_id": \#(schedule), "seat_numbers": [7]}"#)
+            }
+            let claims = try await database.int("SELECT COUNT(*) FROM seat_claims WHERE seat_no = 7 AND live = 1")
+            figure("hot seat", "201 Created", Double(race.count(201)), "responses", target: "exactly 1", met: race.count(201) == 1)
+            figure(
+                "hot seat", "409 Conflict", Double(race.count(409)), "responses", target: "\(holders - 1)",
+                met: race.count(409) == holders - 1)
+            figure("hot seat", "live claims of the seat", Double(claims), "claims", target: "1", met: claims == 1)
+            figure("hot seat", "hold p50", race.milliseconds(at: 50), "ms")
+            figure("hot seat", "hold p99", race.milliseconds(at: 99), "ms", target: "≤ 100 ms", met: race.milliseconds(at: 99) <= 100)
+        }
+    }
+
+    // MARK: 4. Flash sale
+
+    func flashSale() async throws {
+        // Admission at 100 per 100 ms tick: 1,000 users a second.
+        let environment = ["QUEUE_TICK_MS": "100", "QUEUE_ADMIT_PER_TICK": "100", "QUEUE_ACTIVE_TTL_S": "600", "HOLD_TTL_S": "600"]
+        try await withServer("flash-sale", environment: environment) { api, _, database in
+            let seats = settings.flashSeats
+            let price = 100
+            let (performance, schedule) = try await api.createSchedule(seats: seats, price: price)
+            let users = (1...settings.flashUsers).map { Int64(3_000_000 + $0) }
+            let bearers = try await api.mintCredentials(users)
+            let sale = FlashSale(api: api, performance: performance, schedule: schedule, seats: seats, price: price)
+            let outcomes = try await withThrowingTaskGroup(of: FlashSale.Outcome.self) { group in
+                for (user, bearer) in zip(users, bearers) { group.addTask { try await sale.buy(user: user, bearer: bearer) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let clock = sale.timeline.withLock { $0 }
+            let sold = outcomes.reduce(0) { $0 + $1.seats }
+            figure("flash sale", "seats sold", Double(sold), "seats", target: "\(seats)", met: sold == seats)
+            figure("flash sale", "time to sell out", clock.lastPayment.seconds, "s")
+            figure("flash sale", "holds/s", Double(clock.holds) / max((clock.lastHold - clock.firstHold).seconds, 1e-3), "holds/s")
+            figure("flash sale", "payments/s", Double(clock.payments) / max((clock.lastPayment - clock.firstPayment).seconds, 1e-3), "payments/s")
+            figure("flash sale", "5xx responses", Double(sale.serverErrors.load(ordering: .relaxed)), "responses", target: "0",
+                   met: sale.serverErrors.load(ordering: .relaxed) == 0)
+            try await checkInvariants(database, api: api, outcomes: outcomes, bearers: Dictionary(uniqueKeysWithValues: zip(users, bearers)),
+                                      schedule: schedule, seats: seats, sold: sold)
+        }
+    }
+
+    /// After the sale: no seat twice, counts consistent, wallets equal ledgers and what each client paid.
+    private func checkInvariants(
+        _ database: ScenarioDatabase, api: SaleAPI, outcomes: [FlashSale.Outcome], bearers: [Int64: String],
+        schedule: Int, seats: Int, sold: Int
+    ) async throws {
+        let doubleClaims = try await database.int("""
+            SELECT COUNT(*) FROM (SELECT c.schedule_id, c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+            WHERE r.state IN ('pending', 'confirmed') GROUP BY c.schedule_id, c.seat_no HAVING COUNT(*) > 1) doubles
+            """)
+        let confirmed = try await database.int("""
+            SELECT COUNT(*) FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+            WHERE r.state = 'confirmed' AND c.schedule_id = \(schedule)
+            """)
+        let drift = try await database.int("""
+            SELECT COUNT(*) FROM schedules s WHERE s.remaining_seats != s.total_seats -
+              (SELECT COUNT(*) FROM seat_claims c WHERE c.schedule_id = s.id AND c.live = 1)
+            """)
+        let walletsOffLedger = try await database.int("""
+            SELECT COUNT(*) FROM wallets w WHERE w.balance < 0 OR w.balance !=
+              (SELECT COALESCE(SUM(amount), 0) FROM wallet_entries e WHERE e.user_id = w.user_id)
+            """)
+        let wrongBalances = Atomic<Int>(0)
+        _ = try await load.run(concurrency: settings.concurrency, count: outcomes.count) { index in
+            api.request(.GET, "/v1/wallet", bearer: bearers[outcomes[index].user])
+        } check: { index, reply in
+            if reply.json["balance"] as? Int != outcomes[index].expectedBalance { wrongBalances.add(1, ordering: .relaxed) }
+        }
+        let mismatches = wrongBalances.load(ordering: .relaxed)
+        let passed = doubleClaims == 0 && confirmed == sold && drift == 0 && walletsOffLedger == 0 && mismatches == 0
+        figure("flash sale", "invariant violations", Double(doubleClaims + abs(confirmed - sold) + drift + walletsOffLedger + mismatches),
+               "rows", target: "0", met: passed)
+        if !passed {
+            print("  seats in two live reservations: \(doubleClaims); confirmed \(confirmed) vs paid \(sold); remaining drift: \(drift); "
+                + "wallets off their ledger: \(walletsOffLedger); balances not what the client paid: \(mismatches)")
+        }
+    }
+
+    // MARK: 5. Queue scale
+
+    func queueScale() async throws {
+        try await withServer("queue-scale", environment: [:]) { api, server, _ in
+            let count = settings.queueJoins
+            let started = ContinuousClock.now
+            let bearers = try await api.mintCredentials((1...count).map { Int64(10_000_000 + $0) })
+            print("  minted \(count) credentials in \(Report.format((ContinuousClock.now - started).seconds)) s")
+            let idle = server.residentBytes
+            let joins = try await load.run(concurrency: settings.concurrency, count: count) { index in
+                api.request(.POST, "/v1/queue/tokens", bearer: bearers[index])
+            }
+            // One tick later the board has caught up with every join.
+            try await Task.sleep(for: .seconds(2))
+            let peak = server.peakResidentBytes
+            figure("queue scale", "joins", Double(joins.count(201)), "joins", target: "\(count)", met: joins.count(201) == count)
+            figure("queue scale", "joins/s", joins.perSecond, "joins/s")
+            latencies("queue scale", "join", joins)
+            figure("queue scale", "RSS before joins", Double(idle) / 1_048_576, "MB")
+            figure("queue scale", "peak RSS", Double(peak) / 1_048_576, "MB", target: "< 200 MB", met: peak < 200 * 1_048_576)
+        }
+    }
+}
+
+extension SaleAPI {
+    /// Joins for each user without waiting for admission (some stay waiting); their queue tokens.
+    func admittedUsersOrWaiting(_ users: [Int64], concurrency: Int) async throws -> [String] {
+        let bearers = try await mintCredentials(users)
+        let tokens = Mutex([String](repeating: "", count: users.count))
+        _ = try await load.run(concurrency: concurrency, count: users.count) { index in
+            request(.POST, "/v1/queue/tokens", bearer: bearers[index])
+        } check: { index, reply in
+            guard let token = reply.json["token"] as? String else { throw BenchError("join answered \(reply.status)") }
+            tokens.withLock { $0[index] = token }
+        }
+        try await Task.sleep(for: .milliseconds(500))  // a few ticks: the first 1,000 are active
+        return tokens.withLock { $0 }
+    }
+}
