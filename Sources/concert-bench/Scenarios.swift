@@ -97,7 +97,7 @@ struct Scenarios {
 
     func holdThroughput() async throws {
         let seats = settings.holdSeats
-        try await withServer("holds", environment: Self.admitEveryone) { api, _, database in
+        try await withServer("holds", environment: Self.admitEveryone) { api, server, database in
             let (_, schedule) = try await api.createSchedule(seats: seats, price: 100)
             let users = (1...seats).map { Int64(1_000_000 + $0) }
             let tokens = try await api.admittedUsers(users, concurrency: settings.concurrency)
@@ -124,6 +124,7 @@ struct Scenarios {
             latencies("holds", "hold", holds)
             let remaining = try await database.int("SELECT remaining_seats FROM schedules WHERE id = \(schedule)")
             figure("holds", "holds not 201", Double(holds.requests - holds.count(201)), "responses", target: "0", met: holds.count(201) == seats)
+            if holds.count(201) != seats { print("  statuses: \(holds.statuses); server log:\n\(server.logTail)") }
             figure("holds", "remaining seats after", Double(remaining), "seats", target: "0", met: remaining == 0)
         }
     }

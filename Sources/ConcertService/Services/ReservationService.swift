@@ -27,6 +27,15 @@ public struct ReservationService: Sendable {
         let ticket = try queue.ownTicket(token: queueToken, userID: identity.userID)
         let selection = try SeatSelection(scheduleID: scheduleID, seatNumbers: seatNumbers, maxSeats: maxSeatsPerHold)
         let request = HoldRequest(userID: identity.userID, selection: selection, queueSeq: ticket.seq, holdDuration: holdDuration)
+        // Fast refusal when many want one seat: an admitted user whose seat is plainly taken gets
+        // 409 from a lock-free read instead of queueing for the write transaction. Anything that
+        // gets past it is still decided by the transaction alone.
+        if queue.refusal(for: ticket, now: now) == nil,
+            let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now)
+        {
+            holdConflictsCounter.increment()
+            throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(scheduleID) is already held or sold.")
+        }
         do {
             // The database decides whether the token is still active, so a replayed request
             // (its token already spent) still gets its first answer.

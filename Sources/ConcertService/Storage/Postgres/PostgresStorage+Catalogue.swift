@@ -123,12 +123,6 @@ extension PostgresStorage {
             }
     }
 
-    /// A schedule as stored, for writers: its `remainingSeats` still counts lapsed holds.
-    static func storedSchedule(_ connection: PostgresConnection, id: Int64, logger: Logger) async throws -> Schedule? {
-        try await connection.rows("\(unescaped: scheduleColumns), s.remaining_seats FROM schedules s WHERE s.id = \(id)", logger: logger)
-            .first.map(schedule(from:))
-    }
-
     /// Schedules with the remaining seats a client may observe now: holds past their deadline
     /// count as free even before the sweeper releases them. `condition` refers to the values
     /// that follow as $2, $3 ($1 is now).

@@ -6,40 +6,52 @@ extension PostgresStorage {
         try await transaction { connection in
             try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
                 let selection = request.selection
-                guard let schedule = try await Self.storedSchedule(connection, id: selection.scheduleID, logger: logger) else {
+                let seatNumbers = selection.seatNumbers.map(Int64.init)
+                // One round trip gathers what the rules need (the schedule and the seats' prices),
+                // spends the queue entry, and locks holds past their deadline on these seats.
+                guard
+                    let row = try await connection.rows(
+                        """
+                        WITH spent AS (
+                            DELETE FROM queue_entries
+                            WHERE seq = \(request.queueSeq) AND user_id = \(request.userID) AND active_until > \(now.millis)
+                            RETURNING seq
+                        ), lapsed AS (
+                            SELECT id FROM reservations
+                            WHERE id IN (SELECT reservation_id FROM seat_claims
+                                         WHERE schedule_id = \(selection.scheduleID) AND seat_no = ANY(\(seatNumbers)) AND live = 1)
+                              AND state = 'pending' AND hold_expires_at <= \(now.millis)
+                            ORDER BY id FOR UPDATE
+                        ), wanted AS (
+                            SELECT seat_no, grade, price FROM seats
+                            WHERE schedule_id = \(selection.scheduleID) AND seat_no = ANY(\(seatNumbers))
+                        )
+                        SELECT s.id, s.performance_id, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.total_seats,
+                               s.remaining_seats, (SELECT COUNT(*) FROM spent), ARRAY(SELECT id FROM lapsed),
+                               ARRAY(SELECT seat_no FROM wanted ORDER BY seat_no), ARRAY(SELECT grade FROM wanted ORDER BY seat_no),
+                               ARRAY(SELECT price FROM wanted ORDER BY seat_no)
+                        FROM schedules s WHERE s.id = \(selection.scheduleID)
+                        """, logger: logger
+                    ).first
+                else {
                     throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
                 }
+                let (schedule, spent, lapsed, seats) = try Self.holdContext(from: row)
                 try schedule.checkHold(of: selection, at: now)
-                try await Self.spendQueueEntry(connection, seq: request.queueSeq, userID: request.userID, now: now, logger: logger)
-
-                let seatNumbers = selection.seatNumbers.map(Int64.init)
-                let seats = try await connection.rows(
-                    """
-                    SELECT seat_no, grade, price FROM seats
-                    WHERE schedule_id = \(schedule.id) AND seat_no = ANY(\(seatNumbers)) ORDER BY seat_no
-                    """, logger: logger
-                ).map { row in
-                    let (seatNo, grade, price) = try row.decode((Int64, String, Int64).self)
-                    return Seat(seatNo: Int(seatNo), grade: grade, price: price)
+                guard spent == 1 else {
+                    throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
                 }
                 let hold = try NewHold(
                     userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
-
                 // Holds past their deadline on these seats end first, so their seats count as free (flow 7).
-                let lapsed = try await connection.rows(
-                    """
-                    SELECT id FROM reservations
-                    WHERE id IN (SELECT reservation_id FROM seat_claims
-                                 WHERE schedule_id = \(schedule.id) AND seat_no = ANY(\(seatNumbers)) AND live = 1)
-                      AND state = 'pending' AND hold_expires_at <= \(now.millis)
-                    ORDER BY id FOR UPDATE
-                    """, logger: logger
-                ).map { try $0.decode(Int64.self) }
                 let freed = try await Self.end(connection, reservations: lapsed, as: .expired, now: now, logger: logger)
 
-                // The claim: one conditional statement. Seats are inserted in seat order, so two
-                // holds that want the same seats wait for each other in one order, never in a
-                // cycle; the unique index over live claims turns a taken seat into "no row".
+                // The claim: one statement. Seats are inserted in seat order, so two holds that
+                // want the same seats wait for each other in one order, never in a cycle; the unique
+                // index over live claims turns a taken seat into "no row". The schedule's counter
+                // is computed from the claims, so its row, the one every hold of this schedule
+                // shares, is locked only after them and only until COMMIT, the next round trip.
+                let freedHere = freed[schedule.id, default: 0]
                 let claimed = try await connection.rows(
                     """
                     WITH reservation AS (
@@ -48,28 +60,41 @@ extension PostgresStorage {
                         VALUES (\(hold.userID), \(schedule.id), 'pending', \(Self.seatList(selection.seatNumbers)),
                                 \(seatNumbers.count), \(hold.totalPrice), \(hold.holdExpiresAt.millis), \(now.millis), \(now.millis))
                         RETURNING id
+                    ), claimed AS (
+                        INSERT INTO seat_claims (reservation_id, schedule_id, seat_no)
+                        SELECT reservation.id, \(schedule.id), seat_no
+                        FROM reservation, unnest(\(seatNumbers)::bigint[]) AS seat_no ORDER BY seat_no
+                        ON CONFLICT (schedule_id, seat_no) WHERE live = 1 DO NOTHING
+                        RETURNING reservation_id, seat_no
+                    ), counted AS (
+                        UPDATE schedules SET remaining_seats = remaining_seats + \(Int64(freedHere)) - (SELECT COUNT(*) FROM claimed)
+                        WHERE id = \(schedule.id) AND (SELECT COUNT(*) FROM claimed) = \(Int64(seatNumbers.count))
+                        RETURNING id
                     )
-                    INSERT INTO seat_claims (reservation_id, schedule_id, seat_no)
-                    SELECT reservation.id, \(schedule.id), seat_no
-                    FROM reservation, unnest(\(seatNumbers)::bigint[]) AS seat_no ORDER BY seat_no
-                    ON CONFLICT (schedule_id, seat_no) WHERE live = 1 DO NOTHING
-                    RETURNING reservation_id, seat_no
+                    SELECT reservation_id, seat_no, (SELECT COUNT(*) FROM counted) FROM claimed
                     """, logger: logger
-                ).map { try $0.decode((Int64, Int64).self) }
+                ).map { try $0.decode((Int64, Int64, Int64).self) }
                 guard claimed.count == seatNumbers.count, let reservationID = claimed.first?.0 else {
                     let taken = seatNumbers.first { seat in !claimed.contains { $0.1 == seat } } ?? seatNumbers[0]
                     throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(schedule.id) is already held or sold.")
                 }
-                // The schedule row last: the only row every hold of this schedule shares is locked
-                // just until commit.
-                try await Self.changeRemainingSeats(
-                    connection, by: [schedule.id: freed[schedule.id, default: 0] - seatNumbers.count], logger: logger)
                 return Reservation(
                     id: reservationID, userID: hold.userID, scheduleID: schedule.id, seatNumbers: selection.seatNumbers,
                     state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
                     createdAt: Date(millis: now.millis))
             }
         }
+    }
+
+    public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> Int? {
+        try await rows(
+            """
+            SELECT c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+            WHERE c.schedule_id = \(selection.scheduleID) AND c.seat_no = ANY(\(selection.seatNumbers.map(Int64.init))) AND c.live = 1
+              AND r.user_id != \(userID) AND (r.state = 'confirmed' OR r.hold_expires_at > \(now.millis))
+            ORDER BY c.seat_no LIMIT 1
+            """
+        ).first.map { Int(try $0.decode(Int64.self)) }
     }
 
     public func pay(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
@@ -143,16 +168,20 @@ extension PostgresStorage {
 
     // MARK: Steps of the transactions above
 
-    /// A hold spends the user's active queue entry, in the same transaction.
-    private static func spendQueueEntry(_ connection: PostgresConnection, seq: Int64, userID: Int64, now: Date, logger: Logger)
-        async throws
-    {
-        let spent = try await connection.rows(
-            "DELETE FROM queue_entries WHERE seq = \(seq) AND user_id = \(userID) AND active_until > \(now.millis) RETURNING seq",
-            logger: logger)
-        guard spent.count == 1 else {
-            throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
-        }
+    /// The schedule, whether the queue entry was spent, the lapsed holds locked, and the wanted
+    /// seats, from the first statement of a hold.
+    private static func holdContext(from row: PostgresRow) throws -> (Schedule, spent: Int64, lapsed: [Int64], seats: [Seat]) {
+        let cells = row.makeRandomAccess()
+        let schedule = Schedule(
+            id: try cells[0].decode(Int64.self), performanceID: try cells[1].decode(Int64.self),
+            startsAt: Date(millis: try cells[2].decode(Int64.self)), saleOpensAt: Date(millis: try cells[3].decode(Int64.self)),
+            saleClosesAt: Date(millis: try cells[4].decode(Int64.self)), totalSeats: Int(try cells[5].decode(Int64.self)),
+            remainingSeats: Int(try cells[6].decode(Int64.self)))
+        let seatNumbers = try cells[9].decode([Int64].self)
+        let grades = try cells[10].decode([String].self)
+        let prices = try cells[11].decode([Int64].self)
+        let seats = seatNumbers.indices.map { Seat(seatNo: Int(seatNumbers[$0]), grade: grades[$0], price: prices[$0]) }
+        return (schedule, try cells[7].decode(Int64.self), try cells[8].decode([Int64].self), seats)
     }
 
     /// Ends live reservations the caller has locked, and frees their seat claims. Returns how

@@ -4,8 +4,7 @@ import GRDB
 extension SQLiteStorage {
     public func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance {
         try await write { db in
-            try db.execute(
-                sql: "INSERT INTO performances (title, performer, description, created_at) VALUES (?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT INTO performances (title, performer, description, created_at) VALUES (?, ?, ?, ?)").execute(
                 arguments: [performance.title, performance.performer, performance.description, now.millis])
             return Performance(
                 id: db.lastInsertedRowID, title: performance.title, performer: performance.performer,
@@ -18,15 +17,15 @@ extension SQLiteStorage {
             guard try Self.performance(db, id: performanceID) != nil else {
                 throw ServiceError(.performanceNotFound, "Performance \(performanceID) not found.")
             }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO schedules (performance_id, starts_at, sale_opens_at, sale_closes_at, total_seats, remaining_seats)
                     VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    performanceID, schedule.startsAt.millis, schedule.saleOpensAt.millis, schedule.saleClosesAt.millis,
-                    schedule.seats.count, schedule.seats.count,
-                ])
+                    """
+            ).execute(arguments: [
+                performanceID, schedule.startsAt.millis, schedule.saleOpensAt.millis, schedule.saleClosesAt.millis,
+                schedule.seats.count, schedule.seats.count,
+            ])
             let scheduleID = db.lastInsertedRowID
             let insert = try db.makeStatement(sql: "INSERT INTO seats (schedule_id, seat_no, grade, price) VALUES (?, ?, ?, ?)")
             for seat in schedule.seats {
@@ -64,16 +63,15 @@ extension SQLiteStorage {
                 return nil
             }
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT st.seat_no, st.grade, st.price, r.state, r.hold_expires_at
-                    FROM seats st
-                    LEFT JOIN seat_claims c ON c.schedule_id = st.schedule_id AND c.seat_no = st.seat_no AND c.live = 1
-                    LEFT JOIN reservations r ON r.id = c.reservation_id
-                    WHERE st.schedule_id = ?
-                    ORDER BY st.seat_no
-                    """,
-                arguments: [scheduleID])
+                db.cachedStatement(
+                    sql: """
+                        SELECT st.seat_no, st.grade, st.price, r.state, r.hold_expires_at
+                        FROM seats st
+                        LEFT JOIN seat_claims c ON c.schedule_id = st.schedule_id AND c.seat_no = st.seat_no AND c.live = 1
+                        LEFT JOIN reservations r ON r.id = c.reservation_id
+                        WHERE st.schedule_id = ?
+                        ORDER BY st.seat_no
+                        """), arguments: [scheduleID])
             let seats = rows.map { row in
                 let claim = (row["state"] as String?).flatMap(Reservation.State.init(rawValue:))
                 let deadline = (row["hold_expires_at"] as Int64?).map(Date.init(millis:))
@@ -91,34 +89,37 @@ extension SQLiteStorage {
             guard try Self.performance(db, id: performanceID) != nil else { return nil }
             return try Self.schedules(db, where: "s.performance_id = ?", arguments: [performanceID], now: now).map { schedule in
                 let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT
-                            COALESCE(SUM(CASE WHEN state = 'confirmed' THEN seat_count END), 0) AS sold,
-                            COALESCE(SUM(CASE WHEN state = 'pending' AND hold_expires_at > ? THEN seat_count END), 0) AS held,
-                            COALESCE(SUM(CASE WHEN state = 'confirmed' THEN total_price END), 0) AS revenue
-                        FROM reservations WHERE schedule_id = ?
-                        """,
-                    arguments: [now.millis, schedule.id])!
+                    db.cachedStatement(
+                        sql: """
+                            SELECT
+                                COALESCE(SUM(CASE WHEN state = 'confirmed' THEN seat_count END), 0) AS sold,
+                                COALESCE(SUM(CASE WHEN state = 'pending' AND hold_expires_at > ? THEN seat_count END), 0) AS held,
+                                COALESCE(SUM(CASE WHEN state = 'confirmed' THEN total_price END), 0) AS revenue
+                            FROM reservations WHERE schedule_id = ?
+                            """), arguments: [now.millis, schedule.id])!
                 return ScheduleSales(schedule: schedule, soldSeats: row["sold"], heldSeats: row["held"], revenue: row["revenue"])
             }
         }
     }
 
     public func catalogueIsEmpty() async throws -> Bool {
-        try await read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM performances") == 0 }
+        try await read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM performances")) == 0 }
     }
 
     // MARK: Rows
 
     static func performance(_ db: Database, id: Int64) throws -> Performance? {
-        try Row.fetchOne(db, sql: "SELECT id, title, performer, description FROM performances WHERE id = ?", arguments: [id])
-            .map { Performance(id: $0["id"], title: $0["title"], performer: $0["performer"], description: $0["description"]) }
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT id, title, performer, description FROM performances WHERE id = ?"), arguments: [id]
+        )
+        .map { Performance(id: $0["id"], title: $0["title"], performer: $0["performer"], description: $0["description"]) }
     }
 
     /// A schedule as stored, for writers: its `remainingSeats` still counts lapsed holds.
     static func storedSchedule(_ db: Database, id: Int64) throws -> Schedule? {
-        try Row.fetchOne(db, sql: "SELECT * FROM schedules WHERE id = ?", arguments: [id]).map { schedule(from: $0, remaining: "remaining_seats") }
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM schedules WHERE id = ?"), arguments: [id]).map {
+            schedule(from: $0, remaining: "remaining_seats")
+        }
     }
 
     /// Schedules with the remaining seats a client may observe now: holds past their deadline

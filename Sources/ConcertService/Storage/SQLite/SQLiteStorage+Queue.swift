@@ -6,8 +6,10 @@ extension SQLiteStorage {
         // One writer at a time: entries commit in seq order.
         try await write { db in
             // One live entry per user (a unique column): re-joining goes to the back.
-            try db.execute(sql: "DELETE FROM queue_entries WHERE user_id = ?", arguments: [userID])
-            try db.execute(sql: "INSERT INTO queue_entries (user_id, joined_at) VALUES (?, ?)", arguments: [userID, now.millis])
+            try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE user_id = ?").execute(arguments: [userID])
+            try db.cachedStatement(sql: "INSERT INTO queue_entries (user_id, joined_at) VALUES (?, ?)").execute(arguments: [
+                userID, now.millis,
+            ])
             return QueueEntry(seq: db.lastInsertedRowID, userID: userID, activeUntil: nil)
         }
     }
@@ -16,36 +18,34 @@ extension SQLiteStorage {
         try await write { db in
             // Taken when free or lapsed, renewed by its holder; anyone else gets no row.
             let renewed = try String.fetchOne(
-                db,
-                sql: """
-                    INSERT INTO admitter_lease (id, holder, expires_at) VALUES (1, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                    WHERE admitter_lease.holder = excluded.holder OR admitter_lease.expires_at <= ?
-                    RETURNING holder
-                    """,
-                arguments: [lease.holder, now.addingTimeInterval(lease.duration.seconds).millis, now.millis])
+                db.cachedStatement(
+                    sql: """
+                        INSERT INTO admitter_lease (id, holder, expires_at) VALUES (1, ?, ?)
+                        ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                        WHERE admitter_lease.holder = excluded.holder OR admitter_lease.expires_at <= ?
+                        RETURNING holder
+                        """), arguments: [lease.holder, now.addingTimeInterval(lease.duration.seconds).millis, now.millis])
             guard renewed != nil else { return .notAdmitter }
-            try db.execute(
-                sql: "DELETE FROM queue_entries WHERE active_until IS NOT NULL AND active_until <= ?", arguments: [now.millis])
-            let active = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM queue_entries WHERE active_until IS NOT NULL") ?? 0
+            try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE active_until IS NOT NULL AND active_until <= ?").execute(
+                arguments: [now.millis])
+            let active = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM queue_entries WHERE active_until IS NOT NULL")) ?? 0
             let slots = policy.admissions(whileActive: active)
             guard slots > 0 else { return .admitted(count: 0) }
             let until = now.addingTimeInterval(policy.activeDuration.seconds).millis
             let admitted = try Int64.fetchAll(
-                db,
-                sql: """
-                    UPDATE queue_entries SET active_until = ?
-                    WHERE seq IN (SELECT seq FROM queue_entries WHERE active_until IS NULL ORDER BY seq LIMIT ?)
-                    RETURNING seq
-                    """,
-                arguments: [until, slots])
+                db.cachedStatement(
+                    sql: """
+                        UPDATE queue_entries SET active_until = ?
+                        WHERE seq IN (SELECT seq FROM queue_entries WHERE active_until IS NULL ORDER BY seq LIMIT ?)
+                        RETURNING seq
+                        """), arguments: [until, slots])
             guard let through = admitted.max() else { return .admitted(count: 0) }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO queue_admissions (through_seq, active_until, admitted_count, admitted_by, admitted_at)
                     VALUES (?, ?, ?, ?, ?)
-                    """,
-                arguments: [through, until, admitted.count, lease.holder, now.millis])
+                    """
+            ).execute(arguments: [through, until, admitted.count, lease.holder, now.millis])
             return .admitted(count: admitted.count)
         }
     }
@@ -53,20 +53,20 @@ extension SQLiteStorage {
     public func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges {
         try await read { db in
             let entries = try Row.fetchAll(
-                db, sql: "SELECT seq, user_id, active_until FROM queue_entries WHERE seq > ? ORDER BY seq",
+                db.cachedStatement(sql: "SELECT seq, user_id, active_until FROM queue_entries WHERE seq > ? ORDER BY seq"),
                 arguments: [cursor?.seq ?? 0]
             ).map { row in
                 QueueEntry(seq: row["seq"], userID: row["user_id"], activeUntil: (row["active_until"] as Int64?).map(Date.init(millis:)))
             }
             // At start the entries carry their own state; only the position in the log matters.
             let admissions = try Row.fetchAll(
-                db, sql: "SELECT id, through_seq, active_until FROM queue_admissions WHERE id > ? ORDER BY id",
+                db.cachedStatement(sql: "SELECT id, through_seq, active_until FROM queue_admissions WHERE id > ? ORDER BY id"),
                 arguments: [cursor?.admission ?? Int64.max]
             ).map { Admission(id: $0["id"], throughSeq: $0["through_seq"], activeUntil: $0.date("active_until")) }
-            let lastAdmission = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM queue_admissions") ?? 0
+            let lastAdmission = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(id), 0) FROM queue_admissions")) ?? 0
             // The last seq handed out, including entries already spent: every token up to it
             // is accounted for by this read.
-            let lastSeq = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'queue_entries'") ?? 0
+            let lastSeq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'queue_entries'")) ?? 0
             return QueueChanges(
                 entries: entries, admissions: admissions, cursor: QueueCursor(seq: lastSeq, admission: lastAdmission))
         }

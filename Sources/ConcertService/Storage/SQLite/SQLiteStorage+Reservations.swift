@@ -12,35 +12,43 @@ extension SQLiteStorage {
                 try schedule.checkHold(of: selection, at: now)
                 try Self.spendQueueEntry(db, seq: request.queueSeq, userID: request.userID, now: now)
 
-                // Validated integers only, so inlining them in SQL is safe (SQLite has no array binding).
+                // SQLite has no array binding: the seats go in as a JSON array, so every statement
+                // of a hold has fixed text and comes from the statement cache.
                 let seatList = selection.seatNumbers.map(String.init).joined(separator: ",")
+                let seatArray = "[\(seatList)]"
                 let seats = try Row.fetchAll(
-                    db, sql: "SELECT seat_no, grade, price FROM seats WHERE schedule_id = ? AND seat_no IN (\(seatList)) ORDER BY seat_no",
-                    arguments: [schedule.id]
+                    db.cachedStatement(sql: """
+                        SELECT seat_no, grade, price FROM seats
+                        WHERE schedule_id = ? AND seat_no IN (SELECT value FROM json_each(?)) ORDER BY seat_no
+                        """),
+                    arguments: [schedule.id, seatArray]
                 ).map { Seat(seatNo: $0["seat_no"], grade: $0["grade"], price: $0["price"]) }
                 let hold = try NewHold(
                     userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
 
-                try Self.expireLapsedHolds(db, claiming: seatList, scheduleID: schedule.id, now: now)
+                try Self.expireLapsedHolds(db, claiming: seatArray, scheduleID: schedule.id, now: now)
                 if let taken = try Int.fetchOne(
-                    db, sql: "SELECT seat_no FROM seat_claims WHERE schedule_id = ? AND seat_no IN (\(seatList)) AND live = 1 ORDER BY seat_no",
-                    arguments: [schedule.id])
+                    db.cachedStatement(sql: """
+                        SELECT seat_no FROM seat_claims
+                        WHERE schedule_id = ? AND seat_no IN (SELECT value FROM json_each(?)) AND live = 1 ORDER BY seat_no
+                        """),
+                    arguments: [schedule.id, seatArray])
                 {
                     throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(schedule.id) is already held or sold.")
                 }
 
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
                                                   hold_expires_at, created_at, updated_at)
                         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        hold.userID, schedule.id, seatList, selection.seatNumbers.count, hold.totalPrice,
-                        hold.holdExpiresAt.millis, now.millis, now.millis,
-                    ])
+                        """
+                ).execute(arguments: [
+                    hold.userID, schedule.id, seatList, selection.seatNumbers.count, hold.totalPrice,
+                    hold.holdExpiresAt.millis, now.millis, now.millis,
+                ])
                 let reservationID = db.lastInsertedRowID
-                let claim = try db.makeStatement(sql: "INSERT INTO seat_claims (reservation_id, schedule_id, seat_no) VALUES (?, ?, ?)")
+                let claim = try db.cachedStatement(sql: "INSERT INTO seat_claims (reservation_id, schedule_id, seat_no) VALUES (?, ?, ?)")
                 do {
                     for seatNo in selection.seatNumbers {
                         try claim.execute(arguments: [reservationID, schedule.id, seatNo])
@@ -48,14 +56,28 @@ extension SQLiteStorage {
                 } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                     throw ServiceError(.seatUnavailable, "A selected seat of schedule \(schedule.id) is already held or sold.")
                 }
-                try db.execute(
-                    sql: "UPDATE schedules SET remaining_seats = remaining_seats - ? WHERE id = ?",
-                    arguments: [selection.seatNumbers.count, schedule.id])
+                try db.cachedStatement(sql: "UPDATE schedules SET remaining_seats = remaining_seats - ? WHERE id = ?").execute(arguments: [
+                    selection.seatNumbers.count, schedule.id,
+                ])
                 return Reservation(
                     id: reservationID, userID: hold.userID, scheduleID: schedule.id, seatNumbers: selection.seatNumbers,
                     state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
                     createdAt: Date(millis: now.millis))
             }
+        }
+    }
+
+    public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> Int? {
+        let seatArray = "[\(selection.seatNumbers.map(String.init).joined(separator: ","))]"
+        return try await read { db in
+            try Int.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+                    WHERE c.schedule_id = ? AND c.seat_no IN (SELECT value FROM json_each(?)) AND c.live = 1
+                      AND r.user_id != ? AND (r.state = 'confirmed' OR r.hold_expires_at > ?)
+                    ORDER BY c.seat_no LIMIT 1
+                    """),
+                arguments: [selection.scheduleID, seatArray, userID, now.millis])
         }
     }
 
@@ -72,12 +94,13 @@ extension SQLiteStorage {
         }
     }
 
-    public func cancel(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+    public func cancel(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation>
+    {
         try await write { db in
             try Self.idempotent(idempotency, db, now: now) {
                 let reservation = try Self.ownReservation(db, id: reservationID, userID: userID)
                 let startsAt = try Int64.fetchOne(
-                    db, sql: "SELECT starts_at FROM schedules WHERE id = ?", arguments: [reservation.scheduleID])!
+                    db.cachedStatement(sql: "SELECT starts_at FROM schedules WHERE id = ?"), arguments: [reservation.scheduleID])!
                 let cancellation = try reservation.cancellation(by: userID, at: now, showStartsAt: Date(millis: startsAt))
                 try Self.release(db, reservation, to: .cancelled, now: now)
                 if case .refund(let amount) = cancellation {
@@ -94,14 +117,14 @@ extension SQLiteStorage {
     public func reservations(userID: Int64) async throws -> [Reservation] {
         try await read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM reservations WHERE user_id = ? ORDER BY id DESC LIMIT 500", arguments: [userID]
+                db.cachedStatement(sql: "SELECT * FROM reservations WHERE user_id = ? ORDER BY id DESC LIMIT 500"), arguments: [userID]
             ).map(Self.reservation(from:))
         }
     }
 
     public func reservation(id: Int64, userID: Int64) async throws -> Reservation? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ? AND user_id = ?", arguments: [id, userID])
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM reservations WHERE id = ? AND user_id = ?"), arguments: [id, userID])
                 .map(Self.reservation(from:))
         }
     }
@@ -109,8 +132,8 @@ extension SQLiteStorage {
     public func releaseLapsedHolds(now: Date, limit: Int) async throws -> Int {
         try await write { db in
             let lapsed = try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM reservations WHERE state = 'pending' AND hold_expires_at <= ? ORDER BY hold_expires_at LIMIT ?",
+                db.cachedStatement(
+                    sql: "SELECT * FROM reservations WHERE state = 'pending' AND hold_expires_at <= ? ORDER BY hold_expires_at LIMIT ?"),
                 arguments: [now.millis, limit]
             ).map(Self.reservation(from:))
             for reservation in lapsed {
@@ -122,7 +145,7 @@ extension SQLiteStorage {
 
     public func forgetIdempotencyKeys(before cutoff: Date) async throws {
         try await write { db in
-            try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [cutoff.millis])
+            try db.cachedStatement(sql: "DELETE FROM idempotency_keys WHERE created_at < ?").execute(arguments: [cutoff.millis])
         }
     }
 
@@ -130,25 +153,24 @@ extension SQLiteStorage {
 
     /// A hold spends the user's active queue entry, in the same transaction.
     private static func spendQueueEntry(_ db: Database, seq: Int64, userID: Int64, now: Date) throws {
-        try db.execute(
-            sql: "DELETE FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?",
-            arguments: [seq, userID, now.millis])
+        try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?").execute(arguments: [
+            seq, userID, now.millis,
+        ])
         guard db.changesCount == 1 else {
             throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
         }
     }
 
-    /// Holds past their deadline that still claim any of `seatList` are expired first, so
+    /// Holds past their deadline that still claim any of the seats (a JSON array) are expired first, so
     /// their seats count as free (flow 7) even before the sweeper gets to them.
-    private static func expireLapsedHolds(_ db: Database, claiming seatList: String, scheduleID: Int64, now: Date) throws {
+    private static func expireLapsedHolds(_ db: Database, claiming seatArray: String, scheduleID: Int64, now: Date) throws {
         let lapsed = try Row.fetchAll(
-            db,
-            sql: """
+            db.cachedStatement(sql: """
                 SELECT DISTINCT r.* FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
-                WHERE c.schedule_id = ? AND c.seat_no IN (\(seatList)) AND c.live = 1
+                WHERE c.schedule_id = ? AND c.seat_no IN (SELECT value FROM json_each(?)) AND c.live = 1
                   AND r.state = 'pending' AND r.hold_expires_at <= ?
-                """,
-            arguments: [scheduleID, now.millis]
+                """),
+            arguments: [scheduleID, seatArray, now.millis]
         ).map(reservation(from:))
         for reservation in lapsed {
             try release(db, reservation, to: .expired, now: now)
@@ -158,24 +180,28 @@ extension SQLiteStorage {
     /// Ends a live reservation and gives its seats back to the schedule.
     private static func release(_ db: Database, _ reservation: Reservation, to state: Reservation.State, now: Date) throws {
         try setState(db, of: reservation, to: state, now: now)
-        try db.execute(sql: "UPDATE seat_claims SET live = 0 WHERE reservation_id = ? AND live = 1", arguments: [reservation.id])
-        try db.execute(
-            sql: "UPDATE schedules SET remaining_seats = remaining_seats + ? WHERE id = ?",
-            arguments: [db.changesCount, reservation.scheduleID])
+        try db.cachedStatement(sql: "UPDATE seat_claims SET live = 0 WHERE reservation_id = ? AND live = 1").execute(arguments: [
+            reservation.id
+        ])
+        try db.cachedStatement(sql: "UPDATE schedules SET remaining_seats = remaining_seats + ? WHERE id = ?").execute(arguments: [
+            db.changesCount, reservation.scheduleID,
+        ])
     }
 
     /// Moves a reservation on from the state it was read in; anything else is a bug.
     private static func setState(_ db: Database, of reservation: Reservation, to state: Reservation.State, now: Date) throws {
-        try db.execute(
-            sql: "UPDATE reservations SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
-            arguments: [state.rawValue, now.millis, reservation.id, reservation.state.rawValue])
+        try db.cachedStatement(sql: "UPDATE reservations SET state = ?, updated_at = ? WHERE id = ? AND state = ?").execute(arguments: [
+            state.rawValue, now.millis, reservation.id, reservation.state.rawValue,
+        ])
         guard db.changesCount == 1 else {
             throw ServiceError(.reservationNotPending, "Reservation \(reservation.id) changed concurrently; retry.")
         }
     }
 
     private static func ownReservation(_ db: Database, id: Int64, userID: Int64) throws -> Reservation {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ? AND user_id = ?", arguments: [id, userID])
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM reservations WHERE id = ? AND user_id = ?"), arguments: [id, userID])
         else {
             throw ServiceError(.reservationNotFound, "Reservation \(id) not found.")
         }

@@ -6,7 +6,9 @@ extension SQLiteStorage {
         try await read { db in try Self.wallet(db, userID: userID) }
     }
 
-    public func charge(userID: Int64, amount: Int64, maxCharge: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Wallet> {
+    public func charge(userID: Int64, amount: Int64, maxCharge: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<
+        Wallet
+    > {
         try await write { db in
             try Self.idempotent(idempotency, db, now: now) {
                 let movement = try Self.wallet(db, userID: userID).charge(amount, maxCharge: maxCharge)
@@ -19,12 +21,11 @@ extension SQLiteStorage {
     public func ledger(userID: Int64, before cursor: Int64?, limit: Int) async throws -> LedgerPage {
         try await read { db in
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM wallet_entries WHERE user_id = ? AND id < ?
-                    ORDER BY id DESC LIMIT ?
-                    """,
-                arguments: [userID, cursor ?? Int64.max, limit + 1])
+                db.cachedStatement(
+                    sql: """
+                        SELECT * FROM wallet_entries WHERE user_id = ? AND id < ?
+                        ORDER BY id DESC LIMIT ?
+                        """), arguments: [userID, cursor ?? Int64.max, limit + 1])
             let entries = rows.prefix(limit).map { row in
                 LedgerEntry(
                     id: row["id"], kind: LedgerEntry.Kind(rawValue: row["kind"]) ?? .charge, amount: row["amount"],
@@ -36,23 +37,23 @@ extension SQLiteStorage {
 
     /// A wallet that was never charged has a balance of 0.
     static func wallet(_ db: Database, userID: Int64) throws -> Wallet {
-        let balance = try Int64.fetchOne(db, sql: "SELECT balance FROM wallets WHERE user_id = ?", arguments: [userID])
+        let balance = try Int64.fetchOne(db.cachedStatement(sql: "SELECT balance FROM wallets WHERE user_id = ?"), arguments: [userID])
         return Wallet(userID: userID, balance: balance ?? 0)
     }
 
     /// Writes a ledger line and the balance it leaves, in the caller's transaction.
     static func record(_ db: Database, _ movement: WalletMovement, userID: Int64, now: Date) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO wallets (user_id, balance, updated_at) VALUES (?, ?, ?)
                 ON CONFLICT (user_id) DO UPDATE SET balance = excluded.balance, updated_at = excluded.updated_at
-                """,
-            arguments: [userID, movement.balanceAfter, now.millis])
-        try db.execute(
+                """
+        ).execute(arguments: [userID, movement.balanceAfter, now.millis])
+        try db.cachedStatement(
             sql: """
                 INSERT INTO wallet_entries (user_id, kind, amount, balance_after, reservation_id, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [userID, movement.kind.rawValue, movement.amount, movement.balanceAfter, movement.reservationID, now.millis])
+                """
+        ).execute(arguments: [userID, movement.kind.rawValue, movement.amount, movement.balanceAfter, movement.reservationID, now.millis])
     }
 }

@@ -14,14 +14,14 @@ public final class SQLiteStorage: Storage {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             // Durable commits: a confirmed payment survives a power cut, not just a crash.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteMigrations.migrator.migrate(pool)
     }
 
     public func ping() async throws {
-        _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        _ = try await read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT 1")) }
     }
 
     public func close() async {
@@ -53,7 +53,7 @@ public final class SQLiteStorage: Storage {
     ) throws -> Idempotent<V> {
         guard let key else { return Idempotent(value: try body(), replayed: false) }
         if let row = try Row.fetchOne(
-            db, sql: "SELECT fingerprint, result FROM idempotency_keys WHERE user_id = ? AND key = ?",
+            db.cachedStatement(sql: "SELECT fingerprint, result FROM idempotency_keys WHERE user_id = ? AND key = ?"),
             arguments: [key.userID, key.key])
         {
             guard row["fingerprint"] as String == key.fingerprint else {
@@ -62,9 +62,8 @@ public final class SQLiteStorage: Storage {
             return Idempotent(value: try JSONDecoder().decode(V.self, from: row["result"] as Data), replayed: true)
         }
         let value = try body()
-        try db.execute(
-            sql: "INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at) VALUES (?, ?, ?, ?, ?)",
-            arguments: [key.userID, key.key, key.fingerprint, try JSONEncoder().encode(value), now.millis])
+        try db.cachedStatement(sql: "INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [key.userID, key.key, key.fingerprint, try JSONEncoder().encode(value), now.millis])
         return Idempotent(value: value, replayed: false)
     }
 }
