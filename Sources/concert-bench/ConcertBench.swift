@@ -29,7 +29,6 @@ struct ConcertBench: AsyncParsableCommand {
     @Option(help: "Where the figures are written as JSON.") var output = "bench-results.json"
 
     func run() async throws {
-        setvbuf(stdout, nil, _IOLBF, 0)  // progress shows line by line even when piped to a file
         let postgresURL = databaseURL ?? ProcessInfo.processInfo.environment["BENCH_DATABASE_URL"]
         let chosen = try backends.isEmpty
             ? (postgresURL == nil ? [.sqlite] : Backend.allCases)

@@ -51,7 +51,8 @@ final class LoadGenerator: Sendable {
     init(maxConnections: Int) {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        // The connect timeout also bounds the wait for a pooled connection: 10,000 flash-sale users share 1,000.
+        configuration.timeout = .init(connect: .seconds(120), read: .seconds(60))
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
