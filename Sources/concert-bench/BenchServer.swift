@@ -55,15 +55,8 @@ final class ScenarioDatabase: Sendable {
         _ = await runner?.value
     }
 
-    /// The PostgreSQL pool, for the database's own baseline.
-    var postgresClient: PostgresClient? { postgres }
-
-    func execute(_ sql: String) async throws {
-        if let postgres {
-            _ = try await postgres.query(PostgresQuery(unsafeSQL: sql)).collect()
-        } else if let sqlitePath {
-            try await DatabaseQueue(path: sqlitePath, configuration: Self.sqliteConfiguration).write { try $0.execute(sql: sql) }
-        }
+    private func execute(_ sql: String) async throws {
+        _ = try await postgres?.query(PostgresQuery(unsafeSQL: sql)).collect()
     }
 
     /// The first column of the first row, as an integer.

@@ -13,24 +13,16 @@ struct Figure: Encodable, Sendable {
     /// nil when the figure has no target.
     var met: Bool?
 
-    var ratio: Double? { baseline.map { value / $0 } }
+    /// value / baseline; stored so that the JSON carries it.
+    var ratio: Double?
 
-    enum CodingKeys: String, CodingKey {
-        case backend, scenario, name, value, unit, baselineName = "baseline_name", baseline, ratio, target, met
-    }
-
-    func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(backend, forKey: .backend)
-        try container.encode(scenario, forKey: .scenario)
-        try container.encode(name, forKey: .name)
-        try container.encode(value, forKey: .value)
-        try container.encode(unit, forKey: .unit)
-        try container.encodeIfPresent(baselineName, forKey: .baselineName)
-        try container.encodeIfPresent(baseline, forKey: .baseline)
-        try container.encodeIfPresent(ratio, forKey: .ratio)
-        try container.encodeIfPresent(target, forKey: .target)
-        try container.encodeIfPresent(met, forKey: .met)
+    init(
+        backend: String, scenario: String, name: String, value: Double, unit: String,
+        baselineName: String?, baseline: Double?, target: String?, met: Bool?
+    ) {
+        (self.backend, self.scenario, self.name, self.value, self.unit) = (backend, scenario, name, value, unit)
+        (self.baselineName, self.baseline, self.target, self.met) = (baselineName, baseline, target, met)
+        ratio = baseline.map { value / $0 }
     }
 }
 
@@ -70,6 +62,7 @@ final class Report {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         try encoder.encode(Document(machine: machine, figures: figures)).write(to: URL(fileURLWithPath: path))
     }
 

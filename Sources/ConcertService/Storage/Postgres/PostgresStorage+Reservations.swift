@@ -66,14 +66,13 @@ extension PostgresStorage {
                         FROM reservation, unnest(\(seatNumbers)::bigint[]) AS seat_no ORDER BY seat_no
                         ON CONFLICT (schedule_id, seat_no) WHERE live = 1 DO NOTHING
                         RETURNING reservation_id, seat_no
-                    ), counted AS (
+                    ), counted AS (  -- a data-modifying CTE runs to completion even unread
                         UPDATE schedules SET remaining_seats = remaining_seats + \(Int64(freedHere)) - (SELECT COUNT(*) FROM claimed)
                         WHERE id = \(schedule.id) AND (SELECT COUNT(*) FROM claimed) = \(Int64(seatNumbers.count))
-                        RETURNING id
                     )
-                    SELECT reservation_id, seat_no, (SELECT COUNT(*) FROM counted) FROM claimed
+                    SELECT reservation_id, seat_no FROM claimed
                     """, logger: logger
-                ).map { try $0.decode((Int64, Int64, Int64).self) }
+                ).map { try $0.decode((Int64, Int64).self) }
                 guard claimed.count == seatNumbers.count, let reservationID = claimed.first?.0 else {
                     let taken = seatNumbers.first { seat in !claimed.contains { $0.1 == seat } } ?? seatNumbers[0]
                     throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(schedule.id) is already held or sold.")
