@@ -122,7 +122,7 @@ struct Scenarios {
                 "holds", "holds/s", holds.perSecond, "holds/s", baseline: ("DB row-lock txn/s", baseline),
                 target: "≥ 0.6 × DB", met: holds.perSecond >= 0.6 * baseline)
             latencies("holds", "hold", holds)
-            let remaining = try await database.int("SELECT remaining_seats FROM schedules WHERE id = \(schedule)")
+            let remaining = try await database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)")
             figure("holds", "holds not 201", Double(holds.requests - holds.count(201)), "responses", target: "0", met: holds.count(201) == seats)
             if holds.count(201) != seats { print("  statuses: \(holds.statuses); server log:\n\(server.logTail)") }
             figure("holds", "remaining seats after", Double(remaining), "seats", target: "0", met: remaining == 0)
@@ -200,7 +200,8 @@ struct Scenarios {
             WHERE r.state = 'confirmed' AND c.schedule_id = \(schedule)
             """)
         let drift = try await database.int("""
-            SELECT COUNT(*) FROM schedules s WHERE s.remaining_seats != s.total_seats -
+            SELECT COUNT(*) FROM schedules s JOIN schedule_remaining_seats v ON v.schedule_id = s.id
+            WHERE v.remaining_seats != s.total_seats -
               (SELECT COUNT(*) FROM seat_claims c WHERE c.schedule_id = s.id AND c.live = 1)
             """)
         let walletsOffLedger = try await database.int("""

@@ -64,7 +64,7 @@ import Testing
 
         // And in the database.
         try await checkInvariants(database)
-        let remaining = try await database.int("SELECT remaining_seats FROM schedules WHERE id = \(schedule)") ?? -1
+        let remaining = try await database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)") ?? -1
         let held = try await database.int("SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM reservations WHERE state = 'pending'") ?? -1
         #expect(remaining + held + paid == 150)
 

@@ -25,7 +25,7 @@ import Testing
             #expect(statuses.filter { $0 == 201 }.count == 1)
             #expect(statuses.filter { $0 == 409 }.count == 99)
             try await checkInvariants(service)
-            let remaining = try await service.database.int("SELECT remaining_seats FROM schedules WHERE id = \(schedule)")
+            let remaining = try await service.database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)")
             #expect(remaining == 9)
         }
     }
@@ -43,7 +43,7 @@ import Testing
             }
             #expect(statuses == Array(repeating: 201, count: 60))
             try await checkInvariants(service)
-            let remaining = try await service.database.int("SELECT remaining_seats FROM schedules WHERE id = \(schedule)")
+            let remaining = try await service.database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)")
             #expect(remaining == 0)
         }
     }

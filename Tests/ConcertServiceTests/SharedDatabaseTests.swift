@@ -41,6 +41,51 @@ import Testing
     }
 
     @Test(arguments: Backend.all)
+    func simultaneousJoinsOnBothInstancesGetOnePlaceEach(_ backend: Backend) async throws {
+        let configure: (inout AppConfiguration) -> Void = {
+            $0.maxActive = 1
+            $0.activeDuration = .seconds(3600)
+        }
+        let first = try await TestService(backend, configure: configure)
+        let second = try await TestService(sharingDatabaseOf: first, configure: configure)
+        let users = Array(Int64(1)...150)
+        try await first.run { one in
+            try await second.run { two in
+                // Every user joins on both instances at once, a third of them twice on each.
+                let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
+                    for user in users {
+                        for api in user % 3 == 0 ? [one, two, one, two] : [one, two] {
+                            group.addTask {
+                                let joined = try await api.request(.post, "/v1/queue/tokens", user: user)
+                                return (user, try #require(joined.string("token"), "\(joined.status)"))
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: [Int64: Set<String>]()) { $0[$1.0, default: []].insert($1.1) }
+                }
+                try await Task.sleep(for: .milliseconds(300))  // several ticks: both boards follow the database
+                var positions = Set<Int>()
+                for user in users {
+                    // Exactly one of a user's tokens still works, at the same place on both instances.
+                    var working: [Int] = []
+                    for token in tokens[user] ?? [] {
+                        let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
+                        let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
+                        #expect(here.status == there.status)
+                        #expect(here.int("position") == there.int("position"))
+                        if here.status == .ok { working.append(here.int("position") ?? 0) }
+                    }
+                    #expect(working.count == 1, "user \(user) has \(working.count) working tokens")
+                    positions.formUnion(working)
+                }
+                #expect(positions.count == users.count, "two users share a place in the line")
+            }
+        }
+        #expect(try await first.database.int("SELECT COUNT(*) FROM queue_entries") == users.count)
+        #expect(try await first.database.int("SELECT COUNT(DISTINCT seq) FROM queue_entries") == users.count)
+    }
+
+    @Test(arguments: Backend.all)
     func oneInstanceAdmitsAtTheConfiguredPace(_ backend: Backend) async throws {
         let configure: (inout AppConfiguration) -> Void = {
             $0.queueTick = .milliseconds(50)
@@ -111,7 +156,7 @@ import Testing
         }
         #expect(try await database.int("SELECT COUNT(*) FROM reservations WHERE state = 'expired'") == 35)
         #expect(try await database.int("SELECT COUNT(*) FROM reservations WHERE state = 'confirmed'") == 5)
-        #expect(try await database.int("SELECT remaining_seats FROM schedules") == 35)
+        #expect(try await database.int("SELECT remaining_seats FROM schedule_remaining_seats") == 35)
         try await checkInvariants(database)
     }
 
@@ -127,9 +172,10 @@ import Testing
             let blocked = try await TestPostgres.shared.withConnection { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(schema)"), logger: TestPostgres.logger)
                 try await connection.query("BEGIN", logger: TestPostgres.logger)
-                // Another transaction holds the schedule row, as a slow writer would.
+                // Another transaction holds the schedule's seat counts, as a slow writer would.
                 _ = try await connection.query(
-                    PostgresQuery(unsafeSQL: "SELECT * FROM schedules WHERE id = \(schedule) FOR UPDATE"), logger: TestPostgres.logger
+                    PostgresQuery(unsafeSQL: "SELECT * FROM schedule_seat_counts WHERE schedule_id = \(schedule) FOR UPDATE"),
+                    logger: TestPostgres.logger
                 ).collect()
                 let reply = try await api.hold(user: 9000, schedule: schedule, seats: [1], queueToken: token)
                 try await connection.query("ROLLBACK", logger: TestPostgres.logger)

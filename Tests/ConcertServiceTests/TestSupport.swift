@@ -289,7 +289,8 @@ func checkInvariants(_ database: TestDatabase) async throws {
         """)
     #expect(doubleClaims == 0, "a seat is in two live reservations")
     let drift = try await database.int("""
-        SELECT COUNT(*) FROM schedules s WHERE s.remaining_seats != s.total_seats -
+        SELECT COUNT(*) FROM schedules s JOIN schedule_remaining_seats v ON v.schedule_id = s.id
+        WHERE v.remaining_seats != s.total_seats -
           (SELECT COUNT(*) FROM seat_claims c WHERE c.schedule_id = s.id AND c.live = 1)
         """)
     #expect(drift == 0, "remaining_seats differs from seats minus live claims")

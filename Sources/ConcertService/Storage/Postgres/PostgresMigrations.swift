@@ -118,6 +118,32 @@ enum PostgresMigrations {
                 expires_at BIGINT NOT NULL
             );
             """),
+        ("v3-sharded-seat-counter", """
+            -- Seats taken from each schedule, kept in the same transactions as the claims but spread
+            -- over 16 rows: a single counter row was locked by every hold of a schedule until its
+            -- commit had reached the disk, which queued all of them behind each other. A shard may
+            -- go below zero (seats freed on another shard than they were taken on): only the sum means anything.
+            CREATE TABLE schedule_seat_counts (
+                schedule_id BIGINT NOT NULL REFERENCES schedules(id),
+                shard SMALLINT NOT NULL CHECK (shard BETWEEN 0 AND 15),
+                taken BIGINT NOT NULL,
+                PRIMARY KEY (schedule_id, shard)
+            );
+            INSERT INTO schedule_seat_counts (schedule_id, shard, taken)
+            SELECT id, shard, CASE WHEN shard = 0 THEN total_seats - remaining_seats ELSE 0 END
+            FROM schedules, generate_series(0, 15) AS shard;
+            ALTER TABLE schedules DROP COLUMN remaining_seats;
+            -- The seat leads: a lookup of a few seats then cannot be planned as a scan of all the
+            -- schedule's claims, which the planner did while the statistics of a new schedule were stale.
+            DROP INDEX seat_claims_one_live_per_seat;
+            CREATE UNIQUE INDEX seat_claims_one_live_per_seat ON seat_claims(seat_no, schedule_id) WHERE live = 1;
+            -- Remaining seats per schedule, under the same name on both backends.
+            CREATE VIEW schedule_remaining_seats AS
+            SELECT s.id AS schedule_id,
+                   s.total_seats - (SELECT COALESCE(SUM(c.taken), 0)::bigint FROM schedule_seat_counts c WHERE c.schedule_id = s.id)
+                       AS remaining_seats
+            FROM schedules s;
+            """),
     ]
 
     /// Applies the migrations not yet applied to the current schema, in one transaction.

@@ -20,10 +20,16 @@ extension PostgresStorage {
             let seats = schedule.seats
             let scheduleID = try await connection.rows(
                 """
-                INSERT INTO schedules (performance_id, starts_at, sale_opens_at, sale_closes_at, total_seats, remaining_seats)
-                VALUES (\(performanceID), \(schedule.startsAt.millis), \(schedule.saleOpensAt.millis),
-                        \(schedule.saleClosesAt.millis), \(seats.count), \(seats.count))
-                RETURNING id
+                WITH schedule AS (
+                    INSERT INTO schedules (performance_id, starts_at, sale_opens_at, sale_closes_at, total_seats)
+                    VALUES (\(performanceID), \(schedule.startsAt.millis), \(schedule.saleOpensAt.millis),
+                            \(schedule.saleClosesAt.millis), \(seats.count))
+                    RETURNING id
+                ), counts AS (
+                    INSERT INTO schedule_seat_counts (schedule_id, shard, taken)
+                    SELECT schedule.id, shard, 0 FROM schedule, generate_series(0, \(Int64(Self.seatCountShards - 1))) AS shard
+                )
+                SELECT id FROM schedule
                 """, logger: logger
             )[0].decode(Int64.self)
             // One statement for the whole seat map, however large.
@@ -134,10 +140,11 @@ extension PostgresStorage {
         for value in values { bindings.append(value) }
         let query = PostgresQuery(
             unsafeSQL: """
-                \(scheduleColumns), s.remaining_seats + (
+                \(scheduleColumns), v.remaining_seats + (
                     SELECT COALESCE(SUM(r.seat_count), 0)::bigint FROM reservations r
                     WHERE r.schedule_id = s.id AND r.state = 'pending' AND r.hold_expires_at <= $1
-                ) FROM schedules s WHERE \(condition) ORDER BY s.starts_at, s.id
+                ) FROM schedules s JOIN schedule_remaining_seats v ON v.schedule_id = s.id
+                WHERE \(condition) ORDER BY s.starts_at, s.id
                 """,
             binds: bindings)
         return try await connection.rows(query, logger: logger).map(schedule(from:))

@@ -3,17 +3,34 @@ import PostgresNIO
 
 extension PostgresStorage {
     public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
-        // One statement: the counter's row lock is held until commit, so joins from all
-        // instances commit in seq order. Re-joining moves the user's one entry to the back.
-        let seq = try await rows(
-            """
-            WITH next AS (UPDATE queue_counter SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq)
-            INSERT INTO queue_entries (seq, user_id, joined_at) SELECT last_seq, \(userID), \(now.millis) FROM next
-            ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, joined_at = excluded.joined_at, active_until = NULL
-            RETURNING seq
-            """
-        )[0].decode(Int64.self)
-        return QueueEntry(seq: seq, userID: userID, activeUntil: nil)
+        QueueEntry(seq: try await joins.join(userID: userID, at: now), userID: userID, activeUntil: nil)
+    }
+
+    /// One statement for a batch of joins: the counter's row lock is held until commit, so
+    /// joins from all instances commit in seq order. Re-joining moves the user's one entry to
+    /// the back; a user twice in the batch gets one entry, at the later place.
+    static func writeJoins(_ batch: [QueueJoinBatcher.Join], client: PostgresClient, logger: Logger) async throws -> [Int64: Int64] {
+        var seen = Set<Int64>()
+        let joins = Array(batch.reversed().filter { seen.insert($0.userID).inserted }.reversed())
+        return try await translatingErrors {
+            try await client.query(
+                """
+                WITH batch AS (
+                    SELECT * FROM unnest(\(joins.map(\.userID))::bigint[], \(joins.map(\.joinedAt.millis))::bigint[])
+                        WITH ORDINALITY AS joined (user_id, joined_at, place)
+                ), next AS (
+                    UPDATE queue_counter SET last_seq = last_seq + \(Int64(joins.count)) WHERE id = 1 RETURNING last_seq
+                )
+                INSERT INTO queue_entries (seq, user_id, joined_at)
+                SELECT next.last_seq - \(Int64(joins.count)) + batch.place, batch.user_id, batch.joined_at FROM next, batch
+                ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, joined_at = excluded.joined_at, active_until = NULL
+                RETURNING user_id, seq
+                """, logger: logger
+            ).collect().reduce(into: [:]) { seqs, row in
+                let (userID, seq) = try row.decode((Int64, Int64).self)
+                seqs[userID] = seq
+            }
+        }
     }
 
     public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound {

@@ -16,21 +16,21 @@ extension PostgresStorage {
                             DELETE FROM queue_entries
                             WHERE seq = \(request.queueSeq) AND user_id = \(request.userID) AND active_until > \(now.millis)
                             RETURNING seq
-                        ), lapsed AS (
-                            SELECT id FROM reservations
-                            WHERE id IN (SELECT reservation_id FROM seat_claims
-                                         WHERE schedule_id = \(selection.scheduleID) AND seat_no = ANY(\(seatNumbers)) AND live = 1)
-                              AND state = 'pending' AND hold_expires_at <= \(now.millis)
-                            ORDER BY id FOR UPDATE
+                        ), lapsed AS (  -- a join, not IN (...): the planner then finds the claims by seat, not by scanning the schedule's
+                            SELECT r.id FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+                            WHERE c.schedule_id = \(selection.scheduleID) AND c.seat_no = ANY(\(seatNumbers)) AND c.live = 1
+                              AND r.state = 'pending' AND r.hold_expires_at <= \(now.millis)
+                            ORDER BY r.id FOR UPDATE OF r
                         ), wanted AS (
                             SELECT seat_no, grade, price FROM seats
                             WHERE schedule_id = \(selection.scheduleID) AND seat_no = ANY(\(seatNumbers))
                         )
                         SELECT s.id, s.performance_id, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.total_seats,
-                               s.remaining_seats, (SELECT COUNT(*) FROM spent), ARRAY(SELECT id FROM lapsed),
+                               v.remaining_seats, (SELECT COUNT(*) FROM spent), ARRAY(SELECT id FROM lapsed),
                                ARRAY(SELECT seat_no FROM wanted ORDER BY seat_no), ARRAY(SELECT grade FROM wanted ORDER BY seat_no),
                                ARRAY(SELECT price FROM wanted ORDER BY seat_no)
-                        FROM schedules s WHERE s.id = \(selection.scheduleID)
+                        FROM schedules s JOIN schedule_remaining_seats v ON v.schedule_id = s.id
+                        WHERE s.id = \(selection.scheduleID)
                         """, logger: logger
                     ).first
                 else {
@@ -48,9 +48,9 @@ extension PostgresStorage {
 
                 // The claim: one statement. Seats are inserted in seat order, so two holds that
                 // want the same seats wait for each other in one order, never in a cycle; the unique
-                // index over live claims turns a taken seat into "no row". The schedule's counter
-                // is computed from the claims, so its row, the one every hold of this schedule
-                // shares, is locked only after them and only until COMMIT, the next round trip.
+                // index over live claims turns a taken seat into "no row". The taken-seat count is
+                // changed last, on this connection's own shard, so concurrent holds of one
+                // schedule rarely wait for each other's commit there.
                 let freedHere = freed[schedule.id, default: 0]
                 let claimed = try await connection.rows(
                     """
@@ -67,8 +67,9 @@ extension PostgresStorage {
                         ON CONFLICT (schedule_id, seat_no) WHERE live = 1 DO NOTHING
                         RETURNING reservation_id, seat_no
                     ), counted AS (  -- a data-modifying CTE runs to completion even unread
-                        UPDATE schedules SET remaining_seats = remaining_seats + \(Int64(freedHere)) - (SELECT COUNT(*) FROM claimed)
-                        WHERE id = \(schedule.id) AND (SELECT COUNT(*) FROM claimed) = \(Int64(seatNumbers.count))
+                        UPDATE schedule_seat_counts SET taken = taken + (SELECT COUNT(*) FROM claimed) - \(Int64(freedHere))
+                        WHERE schedule_id = \(schedule.id) AND shard = \(unescaped: Self.shardOfThisConnection)
+                          AND (SELECT COUNT(*) FROM claimed) = \(Int64(seatNumbers.count))
                     )
                     SELECT reservation_id, seat_no FROM claimed
                     """, logger: logger
@@ -202,11 +203,14 @@ extension PostgresStorage {
         return try freed.reduce(into: [:]) { counts, row in counts[try row.decode(Int64.self), default: 0] += 1 }
     }
 
-    /// Adds `changes` to the schedules' remaining seats, in schedule order (the fixed lock order).
-    private static func changeRemainingSeats(_ connection: PostgresConnection, by changes: [Int64: Int], logger: Logger) async throws {
-        for (scheduleID, change) in changes.sorted(by: { $0.key < $1.key }) where change != 0 {
+    /// Gives the schedules back `freed` seats, in schedule order (the fixed lock order).
+    private static func changeRemainingSeats(_ connection: PostgresConnection, by freed: [Int64: Int], logger: Logger) async throws {
+        for (scheduleID, count) in freed.sorted(by: { $0.key < $1.key }) where count != 0 {
             try await connection.rows(
-                "UPDATE schedules SET remaining_seats = remaining_seats + \(change) WHERE id = \(scheduleID)", logger: logger)
+                """
+                UPDATE schedule_seat_counts SET taken = taken - \(count)
+                WHERE schedule_id = \(scheduleID) AND shard = \(unescaped: shardOfThisConnection)
+                """, logger: logger)
         }
     }
 

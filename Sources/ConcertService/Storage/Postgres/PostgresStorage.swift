@@ -7,7 +7,7 @@ import PostgresNIO
 ///
 /// Transactions run at READ COMMITTED. Rows that decide an outcome are taken with conditional
 /// single statements or `FOR UPDATE`, always in the same order: reservations (by id), then
-/// seat claims (by seat), then schedules (by id), then wallets. Every connection has a
+/// seat claims (by seat), then seat-count shards (by schedule id), then wallets. Every connection has a
 /// `lock_timeout`, so a long wait becomes a retryable `CONTENDED` error instead of a stall.
 public final class PostgresStorage: Storage {
     /// Serves requests.
@@ -16,6 +16,7 @@ public final class PostgresStorage: Storage {
     /// own, so the admission pace holds however many requests wait for the main pool.
     let background: PostgresClient
     private let runner: Task<Void, Never>
+    let joins: QueueJoinBatcher
     let logger: Logger
 
     /// Connects to `url`, and brings the schema up to date. Opens up to `poolSize` connections
@@ -30,6 +31,7 @@ public final class PostgresStorage: Storage {
         self.client = client
         self.background = background
         self.logger = logger
+        joins = QueueJoinBatcher { batch in try await Self.writeJoins(batch, client: client, logger: logger) }
         runner = Task {
             await withDiscardingTaskGroup { group in
                 group.addTask { await client.run() }
@@ -55,12 +57,18 @@ public final class PostgresStorage: Storage {
 
     // MARK: Helpers shared by the stores
 
+    /// Rows per schedule in `schedule_seat_counts` (migration v3 allows up to 16).
+    static let seatCountShards = 16
+    /// The shard a transaction changes: its connection's own, so the connections of a pool
+    /// mostly write to different rows.
+    static let shardOfThisConnection = "pg_backend_pid() % \(seatCountShards)"
+
     /// Runs `body` in one transaction on one pooled connection (of `pool`, the request pool by
     /// default); any error rolls it back.
     func transaction<T: Sendable>(
         on pool: PostgresClient? = nil, begin: PostgresQuery = "BEGIN", _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await translatingErrors {
+        try await Self.translatingErrors {
             try await (pool ?? client).withConnection { connection in
                 try await connection.rows(begin, logger: logger)
                 do {
@@ -77,17 +85,17 @@ public final class PostgresStorage: Storage {
 
     /// Runs `body` on one pooled connection, outside a transaction (reads that need no lock).
     func reading<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await translatingErrors { try await client.withConnection { try await body($0) } }
+        try await Self.translatingErrors { try await client.withConnection { try await body($0) } }
     }
 
     /// One statement, outside a transaction.
     @discardableResult
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await translatingErrors { try await client.query(query, logger: logger).collect() }
+        try await Self.translatingErrors { try await client.query(query, logger: logger).collect() }
     }
 
     @discardableResult
-    private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    static func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as PSQLError {

@@ -115,6 +115,12 @@ enum SQLiteMigrations {
                 );
                 """)
         }
+        migrator.registerMigration("v3-remaining-seats-view") { db in
+            // Remaining seats per schedule under the name PostgreSQL uses (it keeps them in shards).
+            try db.execute(sql: """
+                CREATE VIEW schedule_remaining_seats AS SELECT id AS schedule_id, remaining_seats FROM schedules
+                """)
+        }
         return migrator
     }
 }
