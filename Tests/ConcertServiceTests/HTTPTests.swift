@@ -272,6 +272,29 @@ import Testing
     }
 }
 
+@Suite struct CredentialCacheTests {
+    /// A credential verified once is not verified again, but it still expires on time.
+    @Test func aRememberedCredentialStillExpires() async throws {
+        let credentials = await Credentials(secret: String(repeating: "k", count: 40))
+        let token = try await credentials.mint(userID: 42, admin: false, validFor: .seconds(60), now: Date().addingTimeInterval(-59.5))
+        #expect(try await credentials.identity(fromToken: token) == Identity(userID: 42, isAdmin: false))
+        #expect(try await credentials.identity(fromToken: token) == Identity(userID: 42, isAdmin: false))
+        try await Task.sleep(for: .milliseconds(700))
+        await #expect(throws: ServiceError.self) { try await credentials.identity(fromToken: token) }
+    }
+
+    @Test func aFullCacheStartsOver() {
+        let cache = VerifiedCredentials(capacity: 2)
+        let later = Date().addingTimeInterval(60)
+        cache.remember("a", as: Identity(userID: 1, isAdmin: false), until: later)
+        cache.remember("b", as: Identity(userID: 2, isAdmin: false), until: later)
+        cache.remember("c", as: Identity(userID: 3, isAdmin: false), until: later)
+        #expect(cache.identity(of: "a", at: Date()) == nil)
+        #expect(cache.identity(of: "c", at: Date()) == Identity(userID: 3, isAdmin: false))
+        #expect(cache.identity(of: "c", at: later) == nil, "expired at its deadline")
+    }
+}
+
 @Suite struct OperationsEndpointTests {
     @Test(arguments: Backend.all)
     func healthReadinessMetricsAndTheAPIDocument(_ backend: Backend) async throws {

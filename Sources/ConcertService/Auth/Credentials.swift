@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Synchronization
 
 /// Who is calling, from a verified credential (SPEC section 6).
 public struct Identity: Sendable, Equatable {
@@ -22,6 +23,7 @@ struct CredentialClaims: JWTPayload {
 /// The service never signs users in; an identity provider would issue these.
 public struct Credentials: Sendable {
     private let keys: JWTKeyCollection
+    private let verified = VerifiedCredentials(capacity: 20_000)
 
     public init(secret: String) async {
         keys = JWTKeyCollection()
@@ -30,7 +32,8 @@ public struct Credentials: Sendable {
 
     /// The identity behind a credential; `exp` is required and honoured, `sub` is the
     /// numeric user id.
-    public func identity(fromToken token: String) async throws -> Identity {
+    public func identity(fromToken token: String, now: Date = Date()) async throws -> Identity {
+        if let identity = verified.identity(of: token, at: now) { return identity }
         let claims: CredentialClaims
         do {
             claims = try await keys.verify(token, as: CredentialClaims.self)
@@ -41,7 +44,9 @@ public struct Credentials: Sendable {
         guard !subject.isEmpty, subject.allSatisfy(\.isASCII), subject.allSatisfy(\.isNumber), let userID = Int64(subject) else {
             throw ServiceError(.unauthenticated, "The credential's subject is not a user id.")
         }
-        return Identity(userID: userID, isAdmin: claims.scope == "admin")
+        let identity = Identity(userID: userID, isAdmin: claims.scope == "admin")
+        verified.remember(token, as: identity, until: claims.exp.value)
+        return identity
     }
 
     /// Mints a credential (the `concert token` command and tests).
@@ -51,5 +56,36 @@ public struct Credentials: Sendable {
             exp: ExpirationClaim(value: now.addingTimeInterval(lifetime.seconds)),
             scope: admin ? "admin" : nil)
         return try await keys.sign(claims)
+    }
+}
+
+/// Credentials verified recently, by their exact text, until they expire. A user sends the
+/// same credential with every request of a sale (join, hold, pay); verifying it once spares
+/// the JSON decoding and the signature check, which all requests otherwise queue for on the
+/// key collection's actor. Bounded: when full it starts over.
+final class VerifiedCredentials: Sendable {
+    private let capacity: Int
+    private let entries = Mutex<[String: (identity: Identity, expiresAt: Date)]>([:])
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func identity(of token: String, at now: Date) -> Identity? {
+        entries.withLock { entries in
+            guard let entry = entries[token] else { return nil }
+            guard now < entry.expiresAt else {
+                entries[token] = nil
+                return nil
+            }
+            return entry.identity
+        }
+    }
+
+    func remember(_ token: String, as identity: Identity, until expiresAt: Date) {
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[token] = (identity, expiresAt)
+        }
     }
 }
