@@ -17,25 +17,30 @@ final class ScenarioDatabase: Sendable {
     private let postgres: PostgresClient?
     private let runner: Task<Void, Never>?
     private let sqlitePath: String?
+    /// The PostgreSQL schema this scenario created, dropped by `close()`.
+    private let schema: String?
 
     static func create(_ backend: Backend, directory: URL, postgresURL: String?, name: String) async throws -> ScenarioDatabase {
         switch backend {
         case .sqlite:
             let path = directory.appendingPathComponent("\(name).sqlite").path
-            return try ScenarioDatabase(backend: backend, environment: ["SQLITE_PATH": path], sqlitePath: path, postgresURL: nil)
+            return try ScenarioDatabase(
+                backend: backend, environment: ["SQLITE_PATH": path], sqlitePath: path, postgresURL: nil, schema: nil)
         case .postgres:
             guard let postgresURL else { throw BenchError("PostgreSQL needs --database-url (or BENCH_DATABASE_URL).") }
             let schema = "bench_\(name.replacingOccurrences(of: "-", with: "_"))_\(UInt32.random(in: 0...UInt32.max))"
-            let admin = try ScenarioDatabase(backend: backend, environment: [:], sqlitePath: nil, postgresURL: postgresURL)
+            let admin = try ScenarioDatabase(backend: backend, environment: [:], sqlitePath: nil, postgresURL: postgresURL, schema: nil)
             try await admin.execute("CREATE SCHEMA \(schema)")
             await admin.close()
             let url = postgresURL + (postgresURL.contains("?") ? "&" : "?") + "options=-c%20search_path%3D\(schema)"
-            return try ScenarioDatabase(backend: backend, environment: ["DATABASE_URL": url], sqlitePath: nil, postgresURL: url)
+            return try ScenarioDatabase(
+                backend: backend, environment: ["DATABASE_URL": url], sqlitePath: nil, postgresURL: url, schema: schema)
         }
     }
 
-    private init(backend: Backend, environment: [String: String], sqlitePath: String?, postgresURL: String?) throws {
+    private init(backend: Backend, environment: [String: String], sqlitePath: String?, postgresURL: String?, schema: String?) throws {
         self.backend = backend
+        self.schema = schema
         serverEnvironment = environment
         self.sqlitePath = sqlitePath
         if let postgresURL {
@@ -50,7 +55,11 @@ final class ScenarioDatabase: Sendable {
         }
     }
 
+    /// Drops the scenario's PostgreSQL schema (call it once the server has stopped) and disconnects.
     func close() async {
+        if let schema {
+            do { try await execute("DROP SCHEMA \(schema) CASCADE") } catch { print("  could not drop schema \(schema): \(error)") }
+        }
         runner?.cancel()
         _ = await runner?.value
     }

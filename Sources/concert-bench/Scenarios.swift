@@ -39,16 +39,19 @@ struct Scenarios {
             database: database, secret: secret,
             environment: environment.merging(["DATABASE_POOL_SIZE": "\(settings.poolSize)"]) { $1 },
             directory: directory, name: "\(backend.rawValue)-\(name)")
-        defer { server.stop() }
-        try await server.waitUntilReady(load)
-        let api = SaleAPI(load: load, baseURL: server.baseURL, credentials: await Credentials(secret: secret))
+        let outcome: Result<Void, any Error>
         do {
+            try await server.waitUntilReady(load)
+            let api = SaleAPI(load: load, baseURL: server.baseURL, credentials: await Credentials(secret: secret))
             try await body(api, server, database)
+            outcome = .success(())
         } catch {
             print("  server log:\n\(server.logTail)")
-            throw error
+            outcome = .failure(error)
         }
+        server.stop()
         await database.close()
+        try outcome.get()
     }
 
     private func figure(

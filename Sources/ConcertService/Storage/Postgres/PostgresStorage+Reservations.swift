@@ -7,33 +7,10 @@ extension PostgresStorage {
             try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
                 let selection = request.selection
                 let seatNumbers = selection.seatNumbers.map(Int64.init)
-                // One round trip gathers what the rules need (the schedule and the seats' prices),
-                // spends the queue entry, and locks holds past their deadline on these seats.
-                guard
-                    let row = try await connection.rows(
-                        """
-                        WITH spent AS (
-                            DELETE FROM queue_entries
-                            WHERE seq = \(request.queueSeq) AND user_id = \(request.userID) AND active_until > \(now.millis)
-                            RETURNING seq
-                        ), lapsed AS (  -- a join, not IN (...): the planner then finds the claims by seat, not by scanning the schedule's
-                            SELECT r.id FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
-                            WHERE c.schedule_id = \(selection.scheduleID) AND c.seat_no = ANY(\(seatNumbers)) AND c.live = 1
-                              AND r.state = 'pending' AND r.hold_expires_at <= \(now.millis)
-                            ORDER BY r.id FOR UPDATE OF r
-                        ), wanted AS (
-                            SELECT seat_no, grade, price FROM seats
-                            WHERE schedule_id = \(selection.scheduleID) AND seat_no = ANY(\(seatNumbers))
-                        )
-                        SELECT s.id, s.performance_id, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.total_seats,
-                               v.remaining_seats, (SELECT COUNT(*) FROM spent), ARRAY(SELECT id FROM lapsed),
-                               ARRAY(SELECT seat_no FROM wanted ORDER BY seat_no), ARRAY(SELECT grade FROM wanted ORDER BY seat_no),
-                               ARRAY(SELECT price FROM wanted ORDER BY seat_no)
-                        FROM schedules s JOIN schedule_remaining_seats v ON v.schedule_id = s.id
-                        WHERE s.id = \(selection.scheduleID)
-                        """, logger: logger
-                    ).first
-                else {
+                let context = HoldStatements.Context(
+                    queueSeq: request.queueSeq, userID: request.userID, now: now.millis, scheduleID: selection.scheduleID,
+                    seatNumbers: seatNumbers)
+                guard let row = try await connection.execute(context, logger: logger).collected().first else {
                     throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
                 }
                 let (schedule, spent, lapsed, seats) = try Self.holdContext(from: row)
@@ -46,36 +23,12 @@ extension PostgresStorage {
                 // Holds past their deadline on these seats end first, so their seats count as free (flow 7).
                 let freed = try await Self.end(connection, reservations: lapsed, as: .expired, now: now, logger: logger)
 
-                // The claim: one statement. Seats are inserted in seat order, so two holds that
-                // want the same seats wait for each other in one order, never in a cycle; the unique
-                // index over live claims turns a taken seat into "no row". The taken-seat count is
-                // changed last, on this connection's own shard, so concurrent holds of one
-                // schedule rarely wait for each other's commit there.
-                let freedHere = freed[schedule.id, default: 0]
-                let claimed = try await connection.rows(
-                    """
-                    WITH reservation AS (
-                        INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
-                                                  hold_expires_at, created_at, updated_at)
-                        VALUES (\(hold.userID), \(schedule.id), 'pending', \(Self.seatList(selection.seatNumbers)),
-                                \(seatNumbers.count), \(hold.totalPrice), \(hold.holdExpiresAt.millis), \(now.millis), \(now.millis))
-                        RETURNING id
-                    ), claimed AS (
-                        INSERT INTO seat_claims (reservation_id, schedule_id, seat_no)
-                        SELECT reservation.id, \(schedule.id), seat_no
-                        FROM reservation, unnest(\(seatNumbers)::bigint[]) AS seat_no ORDER BY seat_no
-                        ON CONFLICT (schedule_id, seat_no) WHERE live = 1 DO NOTHING
-                        RETURNING reservation_id, seat_no
-                    ), counted AS (  -- a data-modifying CTE runs to completion even unread
-                        UPDATE schedule_seat_counts SET taken = taken + (SELECT COUNT(*) FROM claimed) - \(Int64(freedHere))
-                        WHERE schedule_id = \(schedule.id) AND shard = \(unescaped: Self.shardOfThisConnection)
-                          AND (SELECT COUNT(*) FROM claimed) = \(Int64(seatNumbers.count))
-                    )
-                    SELECT reservation_id, seat_no FROM claimed
-                    """, logger: logger
-                ).map { try $0.decode((Int64, Int64).self) }
-                guard claimed.count == seatNumbers.count, let reservationID = claimed.first?.0 else {
-                    let taken = seatNumbers.first { seat in !claimed.contains { $0.1 == seat } } ?? seatNumbers[0]
+                let claim = HoldStatements.Claim(
+                    userID: hold.userID, scheduleID: schedule.id, seatNumbers: seatNumbers, totalPrice: hold.totalPrice,
+                    holdExpiresAt: hold.holdExpiresAt.millis, now: now.millis, freed: Int64(freed[schedule.id, default: 0]))
+                let claimed = try await connection.execute(claim, logger: logger).collected()
+                guard claimed.count == seatNumbers.count, let reservationID = claimed.first?.reservationID else {
+                    let taken = seatNumbers.first { seat in !claimed.contains { $0.seatNo == seat } } ?? seatNumbers[0]
                     throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(schedule.id) is already held or sold.")
                 }
                 return Reservation(
@@ -87,14 +40,11 @@ extension PostgresStorage {
     }
 
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> Int? {
-        try await rows(
-            """
-            SELECT c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
-            WHERE c.schedule_id = \(selection.scheduleID) AND c.seat_no = ANY(\(selection.seatNumbers.map(Int64.init))) AND c.live = 1
-              AND r.user_id != \(userID) AND (r.state = 'confirmed' OR r.hold_expires_at > \(now.millis))
-            ORDER BY c.seat_no LIMIT 1
-            """
-        ).first.map { Int(try $0.decode(Int64.self)) }
+        let statement = HoldStatements.SeatTakenByOthers(
+            scheduleID: selection.scheduleID, seatNumbers: selection.seatNumbers.map(Int64.init), userID: userID, now: now.millis)
+        return try await Self.translatingErrors {
+            try await client.execute(statement, logger: logger).collected().first.map(Int.init)
+        }
     }
 
     public func pay(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
@@ -169,7 +119,7 @@ extension PostgresStorage {
     // MARK: Steps of the transactions above
 
     /// The schedule, whether the queue entry was spent, the lapsed holds locked, and the wanted
-    /// seats, from the first statement of a hold.
+    /// seats, from `HoldStatements.Context`.
     private static func holdContext(from row: PostgresRow) throws -> (Schedule, spent: Int64, lapsed: [Int64], seats: [Seat]) {
         let cells = row.makeRandomAccess()
         let schedule = Schedule(
@@ -225,10 +175,6 @@ extension PostgresStorage {
             throw ServiceError(.reservationNotFound, "Reservation \(id) not found.")
         }
         return try reservation(from: row)
-    }
-
-    static func seatList(_ seatNumbers: [Int]) -> String {
-        seatNumbers.map(String.init).joined(separator: ",")
     }
 
     private static let reservationColumns =

@@ -1,0 +1,140 @@
+import Foundation
+import PostgresNIO
+
+/// The statements of a hold, the busiest write of an on-sale minute, as prepared statements:
+/// each connection parses and plans them once instead of once per hold, which was half of
+/// the database's work per hold. Every seat lookup leads with the seat (see migration v3), so
+/// the plan PostgreSQL keeps for all values cannot turn into a scan of the schedule.
+enum HoldStatements {
+    /// What the rules need, in one round trip: the schedule, whether the queue entry was spent
+    /// (it is deleted here), the holds past their deadline on these seats (locked), and the
+    /// wanted seats with their prices. The row is read by `PostgresStorage.holdContext(from:)`.
+    struct Context: PostgresPreparedStatement {
+        static let sql = """
+            WITH spent AS (
+                DELETE FROM queue_entries WHERE seq = $1 AND user_id = $2 AND active_until > $3 RETURNING seq
+            ), lapsed AS (
+                SELECT r.id FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+                WHERE c.seat_no = ANY($5) AND c.schedule_id = $4 AND c.live = 1
+                  AND r.state = 'pending' AND r.hold_expires_at <= $3
+                ORDER BY r.id FOR UPDATE OF r
+            ), wanted AS (
+                SELECT seat_no, grade, price FROM seats WHERE schedule_id = $4 AND seat_no = ANY($5)
+            )
+            SELECT s.id, s.performance_id, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.total_seats,
+                   v.remaining_seats, (SELECT COUNT(*) FROM spent), ARRAY(SELECT id FROM lapsed),
+                   ARRAY(SELECT seat_no FROM wanted ORDER BY seat_no), ARRAY(SELECT grade FROM wanted ORDER BY seat_no),
+                   ARRAY(SELECT price FROM wanted ORDER BY seat_no)
+            FROM schedules s JOIN schedule_remaining_seats v ON v.schedule_id = s.id
+            WHERE s.id = $4
+            """
+        typealias Row = PostgresRow
+
+        var queueSeq: Int64
+        var userID: Int64
+        var now: Int64
+        var scheduleID: Int64
+        var seatNumbers: [Int64]
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(queueSeq)
+            bindings.append(userID)
+            bindings.append(now)
+            bindings.append(scheduleID)
+            bindings.append(seatNumbers)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+    }
+
+    /// The claim. Seats are inserted in seat order, so two holds that want the same seats wait
+    /// for each other in one order, never in a cycle; the unique index over live claims turns a
+    /// taken seat into "no row". The taken-seat count changes last, on this connection's own
+    /// shard, so concurrent holds of one schedule rarely wait for each other's commit there.
+    /// Answers the claimed (reservation id, seat) pairs; fewer than wanted means a seat was taken.
+    struct Claim: PostgresPreparedStatement {
+        static let sql = """
+            WITH reservation AS (
+                INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
+                                          hold_expires_at, created_at, updated_at)
+                VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $7)
+                RETURNING id
+            ), claimed AS (
+                INSERT INTO seat_claims (reservation_id, schedule_id, seat_no)
+                SELECT reservation.id, $2, seat_no FROM reservation, unnest($8::bigint[]) AS seat_no ORDER BY seat_no
+                ON CONFLICT (schedule_id, seat_no) WHERE live = 1 DO NOTHING
+                RETURNING reservation_id, seat_no
+            ), counted AS (  -- a data-modifying CTE runs to completion even unread
+                UPDATE schedule_seat_counts SET taken = taken + (SELECT COUNT(*) FROM claimed) - $9
+                WHERE schedule_id = $2 AND shard = \(PostgresStorage.shardOfThisConnection)
+                  AND (SELECT COUNT(*) FROM claimed) = $4
+            )
+            SELECT reservation_id, seat_no FROM claimed
+            """
+        typealias Row = (reservationID: Int64, seatNo: Int64)
+
+        var userID: Int64
+        var scheduleID: Int64
+        var seatNumbers: [Int64]
+        var totalPrice: Int64
+        var holdExpiresAt: Int64
+        var now: Int64
+        /// Seats of this schedule that lapsed holds gave back in this transaction.
+        var freed: Int64
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 9)
+            bindings.append(userID)
+            bindings.append(scheduleID)
+            bindings.append(seatNumbers.map(String.init).joined(separator: ","))
+            bindings.append(Int64(seatNumbers.count))
+            bindings.append(totalPrice)
+            bindings.append(holdExpiresAt)
+            bindings.append(now)
+            bindings.append(seatNumbers)
+            bindings.append(freed)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            let (reservationID, seatNo) = try row.decode((Int64, Int64).self)
+            return (reservationID, seatNo)
+        }
+    }
+
+    /// The first seat of a selection that another user's live reservation has now; no locks.
+    struct SeatTakenByOthers: PostgresPreparedStatement {
+        static let sql = """
+            SELECT c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+            WHERE c.seat_no = ANY($2) AND c.schedule_id = $1 AND c.live = 1
+              AND r.user_id != $3 AND (r.state = 'confirmed' OR r.hold_expires_at > $4)
+            ORDER BY c.seat_no LIMIT 1
+            """
+        typealias Row = Int64
+
+        var scheduleID: Int64
+        var seatNumbers: [Int64]
+        var userID: Int64
+        var now: Int64
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(scheduleID)
+            bindings.append(seatNumbers)
+            bindings.append(userID)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    }
+}
+
+extension AsyncSequence {
+    /// Every element, in order.
+    func collected() async throws -> [Element] {
+        try await reduce(into: []) { $0.append($1) }
+    }
+}
