@@ -144,6 +144,8 @@ struct Scenarios {
             // Every client already has its keep-alive connection, as during a real on-sale minute.
             let health = api.request(.GET, "/health")
             _ = try await load.run(concurrency: holders, count: holders) { _ in health }
+            // The floor under the race's latencies: the same burst of the cheapest request.
+            let healthBurst = try await load.run(concurrency: holders, count: holders) { _ in health }
             let race = try await load.run(concurrency: holders, count: holders) { index in
                 api.request(
                     .POST, "/v1/reservations", bearer: bearers[index], queueToken: tokens[index],
@@ -156,7 +158,9 @@ struct Scenarios {
                 met: race.count(409) == holders - 1)
             figure("hot seat", "live claims of the seat", Double(claims), "claims", target: "1", met: claims == 1)
             figure("hot seat", "hold p50", race.milliseconds(at: 50), "ms")
-            figure("hot seat", "hold p99", race.milliseconds(at: 99), "ms", target: "≤ 100 ms", met: race.milliseconds(at: 99) <= 100)
+            figure(
+                "hot seat", "hold p99", race.milliseconds(at: 99), "ms", baseline: ("GET /health p99, same burst", healthBurst.milliseconds(at: 99)),
+                target: "≤ 100 ms", met: race.milliseconds(at: 99) <= 100)
         }
     }
 

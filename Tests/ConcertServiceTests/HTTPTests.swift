@@ -157,6 +157,8 @@ import Testing
             #expect(cancelled.string("state") == "cancelled")
             #expect(try await api.request(.get, "/v1/wallet", user: 20).int("balance") == 15000)
             #expect(try await api.request(.post, "/v1/reservations/\(id)/cancel", user: 20).errorCode == "RESERVATION_NOT_CANCELLABLE")
+            // The seats are free again at once, for anyone.
+            #expect(try await api.hold(user: 21, schedule: schedule, seats: [1]).status == .created)
 
             let ledger = try await api.request(.get, "/v1/wallet/entries", user: 20)
             let entries = try #require(ledger.json["entries"] as? [[String: Any]])

@@ -7,6 +7,7 @@ public struct ReservationService: Sendable {
     let queue: QueueService
     let holdDuration: Duration
     let maxSeatsPerHold: Int
+    private let recentClaims = RecentClaims()
     private let holdsCounter = Counter(label: "concert_holds_total")
     private let holdConflictsCounter = Counter(label: "concert_hold_conflicts_total")
     private let paymentsCounter = Counter(label: "concert_payments_total")
@@ -28,13 +29,15 @@ public struct ReservationService: Sendable {
         let selection = try SeatSelection(scheduleID: scheduleID, seatNumbers: seatNumbers, maxSeats: maxSeatsPerHold)
         let request = HoldRequest(userID: identity.userID, selection: selection, queueSeq: ticket.seq, holdDuration: holdDuration)
         // Fast refusal when many want one seat: an admitted user whose seat is plainly taken gets
-        // 409 from a lock-free read instead of queueing for the write transaction. Anything that
-        // gets past it is still decided by the transaction alone.
-        if queue.refusal(for: ticket, now: now) == nil,
-            let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now)
-        {
-            holdConflictsCounter.increment()
-            throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(scheduleID) is already held or sold.")
+        // 409 from memory (a hold this instance just made) or from a lock-free read, instead of
+        // queueing for the write transaction. Anything that gets past is decided by the transaction alone.
+        if queue.refusal(for: ticket, now: now) == nil {
+            var taken = recentClaims.seatTaken(in: selection, byOtherThan: identity.userID, at: now)
+            if taken == nil { taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now) }
+            if let taken {
+                holdConflictsCounter.increment()
+                throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(scheduleID) is already held or sold.")
+            }
         }
         do {
             // The database decides whether the token is still active, so a replayed request
@@ -42,6 +45,7 @@ public struct ReservationService: Sendable {
             let result = try await store.hold(request, now: now, idempotency: idempotency)
             if !result.replayed {
                 queue.spent(ticket)
+                recentClaims.remember(result.value, at: now)
                 holdsCounter.increment()
             }
             return result
@@ -66,7 +70,9 @@ public struct ReservationService: Sendable {
     public func cancel(_ identity: Identity, reservationID: Int64, idempotency: IdempotencyKey?, now: Date = Date()) async throws
         -> Idempotent<Reservation>
     {
-        try await store.cancel(reservationID: reservationID, userID: identity.userID, now: now, idempotency: idempotency)
+        let result = try await store.cancel(reservationID: reservationID, userID: identity.userID, now: now, idempotency: idempotency)
+        recentClaims.forget(result.value)
+        return result
     }
 
     /// Flow 11.

@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+
+@testable import ConcertService
+
+/// The short memory of holds that answers a crowd wanting one seat without the database.
+@Suite struct RecentClaimsTests {
+    let now = Date(timeIntervalSince1970: 1_000_000)
+
+    func hold(user: Int64, seats: [Int], lasting: TimeInterval = 300) -> Reservation {
+        Reservation(
+            id: 1, userID: user, scheduleID: 9, seatNumbers: seats, state: .pending, totalPrice: 100,
+            holdExpiresAt: now.addingTimeInterval(lasting), createdAt: now)
+    }
+
+    func selection(_ seats: [Int]) throws -> SeatSelection {
+        try SeatSelection(scheduleID: 9, seatNumbers: seats, maxSeats: 4)
+    }
+
+    @Test func refusesOthersForAMomentButNeverTheHolder() throws {
+        let claims = RecentClaims(memory: .seconds(2))
+        claims.remember(hold(user: 1, seats: [3, 4]), at: now)
+        #expect(claims.seatTaken(in: try selection([2, 4]), byOtherThan: 2, at: now) == 4)
+        #expect(claims.seatTaken(in: try selection([2, 4]), byOtherThan: 1, at: now) == nil)
+        #expect(claims.seatTaken(in: try selection([4]), byOtherThan: 2, at: now.addingTimeInterval(2)) == nil, "the moment is over")
+    }
+
+    @Test func forgetsAtTheHoldsDeadlineAndOnCancellation() throws {
+        let claims = RecentClaims(memory: .seconds(2))
+        claims.remember(hold(user: 1, seats: [5], lasting: 1), at: now)
+        #expect(claims.seatTaken(in: try selection([5]), byOtherThan: 2, at: now.addingTimeInterval(1)) == nil)
+        let cancelled = hold(user: 1, seats: [6])
+        claims.remember(cancelled, at: now)
+        claims.forget(cancelled)
+        #expect(claims.seatTaken(in: try selection([6]), byOtherThan: 2, at: now) == nil)
+    }
+}
