@@ -8,6 +8,7 @@ public struct ReservationService: Sendable {
     let holdDuration: Duration
     let maxSeatsPerHold: Int
     private let recentClaims = RecentClaims()
+    private let holdsInFlight = HoldsInFlight()
     private let holdsCounter = Counter(label: "concert_holds_total")
     private let holdConflictsCounter = Counter(label: "concert_hold_conflicts_total")
     private let paymentsCounter = Counter(label: "concert_payments_total")
@@ -28,16 +29,21 @@ public struct ReservationService: Sendable {
         let ticket = try queue.ownTicket(token: queueToken, userID: identity.userID)
         let selection = try SeatSelection(scheduleID: scheduleID, seatNumbers: seatNumbers, maxSeats: maxSeatsPerHold)
         let request = HoldRequest(userID: identity.userID, selection: selection, queueSeq: ticket.seq, holdDuration: holdDuration)
-        // Fast refusal when many want one seat: an admitted user whose seat is plainly taken gets
-        // 409 from memory (a hold this instance just made) or from a lock-free read, instead of
-        // queueing for the write transaction. Anything that gets past is decided by the transaction alone.
-        if queue.refusal(for: ticket, now: now) == nil {
-            var taken = recentClaims.seatTaken(in: selection, byOtherThan: identity.userID, at: now)
-            if taken == nil { taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now) }
-            if let taken {
-                holdConflictsCounter.increment()
-                throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(scheduleID) is already held or sold.")
+        // Fast refusal when many want one seat: one hold per seat at a time goes to the database
+        // from this instance, and the others hear 409 from memory once it has succeeded, or from
+        // a lock-free read when another instance took the seat. Anything that gets past is
+        // decided by the transaction alone.
+        let admitted = queue.refusal(for: ticket, now: now) == nil
+        while true {
+            if admitted, let taken = recentClaims.seatTaken(in: selection, byOtherThan: identity.userID, at: now) {
+                throw seatUnavailable(taken, scheduleID)
             }
+            if holdsInFlight.start(selection) { break }
+            await holdsInFlight.waitForAFinish(selection)
+        }
+        defer { holdsInFlight.finish(selection) }
+        if admitted, let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now) {
+            throw seatUnavailable(taken, scheduleID)
         }
         do {
             // The database decides whether the token is still active, so a replayed request
@@ -55,6 +61,11 @@ public struct ReservationService: Sendable {
             holdConflictsCounter.increment()
             throw error
         }
+    }
+
+    private func seatUnavailable(_ seat: Int, _ scheduleID: Int64) -> ServiceError {
+        holdConflictsCounter.increment()
+        return ServiceError(.seatUnavailable, "Seat \(seat) of schedule \(scheduleID) is already held or sold.")
     }
 
     /// Flow 8: pay a pending hold from the wallet; exactly once per reservation.

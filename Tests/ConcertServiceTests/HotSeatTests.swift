@@ -35,3 +35,25 @@ import Testing
         #expect(claims.seatTaken(in: try selection([6]), byOtherThan: 2, at: now) == nil)
     }
 }
+
+/// One hold per seat at a time from an instance to the database.
+@Suite struct HoldsInFlightTests {
+    func selection(_ seats: [Int]) throws -> SeatSelection {
+        try SeatSelection(scheduleID: 9, seatNumbers: seats, maxSeats: 4)
+    }
+
+    @Test func overlappingHoldsWaitAndOthersGoAhead() async throws {
+        let inFlight = HoldsInFlight()
+        #expect(inFlight.start(try selection([1, 2])))
+        #expect(!inFlight.start(try selection([2, 3])), "seat 2 is in flight")
+        #expect(inFlight.start(try selection([3])), "seat 3 is not")
+        let waiter = Task { [selection = try selection([2, 3])] in
+            await inFlight.waitForAFinish(selection)
+            return inFlight.start(try self.selection([2]))
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        inFlight.finish(try selection([1, 2]))
+        #expect(try await waiter.value, "seat 2 is free once the first hold finished")
+        await inFlight.waitForAFinish(try selection([1]))  // nothing in flight on seat 1: returns at once
+    }
+}
