@@ -8,15 +8,20 @@ import Testing
 /// Several instances on one database, in one process: two complete systems (board, admitter,
 /// sweeper each) share a database, as separate `concert serve` processes would.
 @Suite struct SharedDatabaseTests {
-    @Test(arguments: Backend.all)
-    func joinsOnEitherInstanceShareOneOrder(_ backend: Backend) async throws {
-        // One active user at a time and a long activity: the line stands still after the first admission.
+    /// Two instances with one active user at a time and a long activity: the line stands
+    /// still after the first admission.
+    static func twoInstancesOfAStillLine(_ backend: Backend) async throws -> (TestService, TestService) {
         let configure: (inout AppConfiguration) -> Void = {
             $0.maxActive = 1
             $0.activeDuration = .seconds(3600)
         }
         let first = try await TestService(backend, configure: configure)
-        let second = try await TestService(sharingDatabaseOf: first, configure: configure)
+        return (first, try await TestService(sharingDatabaseOf: first, configure: configure))
+    }
+
+    @Test(arguments: Backend.all)
+    func joinsOnEitherInstanceShareOneOrder(_ backend: Backend) async throws {
+        let (first, second) = try await Self.twoInstancesOfAStillLine(backend)
         try await first.run { one in
             try await second.run { two in
                 var tokens: [String] = []
@@ -42,12 +47,7 @@ import Testing
 
     @Test(arguments: Backend.all)
     func simultaneousJoinsOnBothInstancesGetOnePlaceEach(_ backend: Backend) async throws {
-        let configure: (inout AppConfiguration) -> Void = {
-            $0.maxActive = 1
-            $0.activeDuration = .seconds(3600)
-        }
-        let first = try await TestService(backend, configure: configure)
-        let second = try await TestService(sharingDatabaseOf: first, configure: configure)
+        let (first, second) = try await Self.twoInstancesOfAStillLine(backend)
         let users = Array(Int64(1)...150)
         try await first.run { one in
             try await second.run { two in

@@ -7,8 +7,8 @@ import PostgresNIO
 ///
 /// Transactions run at READ COMMITTED. Rows that decide an outcome are taken with conditional
 /// single statements or `FOR UPDATE`, always in the same order: reservations (by id), then
-/// seat claims (by seat), then seat-count shards (by schedule id), then wallets. Every connection has a
-/// `lock_timeout`, so a long wait becomes a retryable `CONTENDED` error instead of a stall.
+/// seat claims (by seat), then seat-count rows (by schedule id), then wallets. Every connection
+/// has a `lock_timeout`, so a long wait becomes a retryable `CONTENDED` error instead of a stall.
 public final class PostgresStorage: Storage {
     /// Serves requests.
     let client: PostgresClient
@@ -16,6 +16,7 @@ public final class PostgresStorage: Storage {
     /// own, so the admission pace holds however many requests wait for the main pool.
     let background: PostgresClient
     private let runner: Task<Void, Never>
+    /// Writes queue joins in batches (see `joinQueue`).
     let joins: QueueJoinBatcher
     let logger: Logger
 
