@@ -55,11 +55,10 @@ struct SaleAPI: Sendable {
         return (performanceID, scheduleID)
     }
 
-    /// Joins the queue for each user and waits until all are admitted; returns their queue tokens.
-    func admittedUsers(_ users: [Int64], concurrency: Int) async throws -> [String] {
-        let bearers = try await mintCredentials(users)
-        let tokens = Mutex([String](repeating: "", count: users.count))
-        let joins = try await load.run(concurrency: concurrency, count: users.count) { index in
+    /// Joins the queue with each user's credential and waits until all are active; their queue tokens.
+    func admittedUsers(bearers: [String], concurrency: Int) async throws -> [String] {
+        let tokens = Mutex([String](repeating: "", count: bearers.count))
+        let joins = try await load.run(concurrency: concurrency, count: bearers.count) { index in
             request(.POST, "/v1/queue/tokens", bearer: bearers[index])
         } check: { index, reply in
             guard reply.status == 201, let token = reply.json["token"] as? String else {
@@ -67,7 +66,7 @@ struct SaleAPI: Sendable {
             }
             tokens.withLock { $0[index] = token }
         }
-        guard joins.count(201) == users.count else { throw BenchError("only \(joins.count(201)) of \(users.count) joins succeeded") }
+        guard joins.count(201) == bearers.count else { throw BenchError("only \(joins.count(201)) of \(bearers.count) joins succeeded") }
         let all = tokens.withLock { $0 }
         try await waitUntilActive(all.last!)
         return all

@@ -232,6 +232,8 @@ import Testing
         #expect(other.decode(token) == nil)
         let forgedPayload = Base64URL.encode(Data(repeating: 1, count: 16)) + "." + token.split(separator: ".")[1]
         #expect(codec.decode(forgedPayload) == nil)
+        #expect(codec.decode(token + ".") == nil)
+        #expect(codec.decode("." + token) == nil)
         #expect(codec.decode("garbage") == nil)
         #expect(codec.decode("") == nil)
     }

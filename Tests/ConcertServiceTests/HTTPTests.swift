@@ -265,10 +265,18 @@ import Testing
         let forged = try await other.mint(userID: 1, admin: true, validFor: .seconds(60))
         let expired = try await service.system.credentials.mint(userID: 1, admin: false, validFor: .seconds(60), now: Date().addingTimeInterval(-120))
         try await service.run { api in
-            for header in ["Bearer \(forged)", "Bearer \(expired)", "Bearer nonsense", "Basic abc", "Bearer "] {
+            let valid = try await service.token(user: 1, admin: false)
+            for header in [
+                "Bearer \(forged)", "Bearer \(expired)", "Bearer nonsense", "Basic abc", "Bearer ", "Bearer\(valid)",
+                "Bearerx \(valid)", "Basic \(valid)",
+            ] {
                 let reply = try await api.request(.get, "/v1/wallet", headers: [.authorization: header])
                 #expect(reply.status == .unauthorized)
                 #expect(reply.errorCode == "UNAUTHENTICATED")
+            }
+            // The scheme is case-insensitive and blanks around the credential do not matter.
+            for header in ["bearer \(valid)", "BEARER  \(valid)\t "] {
+                #expect(try await api.request(.get, "/v1/wallet", headers: [.authorization: header]).status == .ok)
             }
         }
     }

@@ -34,11 +34,10 @@ public struct QueueTokenCodec: Sendable {
 
     /// The ticket of a genuine token, or nil for anything forged, truncated or malformed.
     public func decode(_ token: some StringProtocol) -> QueueTicket? {
-        guard token.utf8.count <= 128 else { return nil }
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2,
-            let payload = Base64URL.decode(parts[0]), payload.count == 16,
-            let mac = Base64URL.decode(parts[1]),
+        // A second "." would land in the MAC's text, which then fails to decode.
+        guard token.utf8.count <= 128, let dot = token.firstIndex(of: ".") else { return nil }
+        guard let payload = Base64URL.decode(token[..<dot]), payload.count == 16,
+            let mac = Base64URL.decode(token[token.index(after: dot)...]),
             HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: key)
         else { return nil }
         let bytes = [UInt8](payload)
