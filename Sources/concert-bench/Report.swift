@@ -85,7 +85,7 @@ final class Report {
 struct MachineDescription: Codable, Sendable {
     var cpu: String
     var cores: Int
-    var memoryGiB: Double
+    var memoryGibibytes: Double
     var kernel: String
     var date: String
 
@@ -97,7 +97,7 @@ struct MachineDescription: Codable, Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
         return MachineDescription(
             cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount,
-            memoryGiB: (Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824 * 10).rounded() / 10,
+            memoryGibibytes: (Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824 * 10).rounded() / 10,
             kernel: kernel, date: Date().formatted(.iso8601))
     }
 }

@@ -293,15 +293,21 @@ import Testing
         await #expect(throws: ServiceError.self) { try await credentials.identity(fromToken: token) }
     }
 
-    @Test func aFullCacheStartsOver() {
+    @Test func aFullGenerationForgetsOnlyTheCredentialsNotUsedSince() {
         let cache = VerifiedCredentials(capacity: 2)
         let later = Date().addingTimeInterval(60)
-        cache.remember("a", as: Identity(userID: 1, isAdmin: false), until: later)
-        cache.remember("b", as: Identity(userID: 2, isAdmin: false), until: later)
-        cache.remember("c", as: Identity(userID: 3, isAdmin: false), until: later)
-        #expect(cache.identity(of: "a", at: Date()) == nil)
-        #expect(cache.identity(of: "c", at: Date()) == Identity(userID: 3, isAdmin: false))
-        #expect(cache.identity(of: "c", at: later) == nil, "expired at its deadline")
+        let user = { (id: Int64) in Identity(userID: id, isAdmin: false) }
+        cache.remember("a", as: user(1), until: later)
+        cache.remember("b", as: user(2), until: later)
+        cache.remember("c", as: user(3), until: later)  // a and b become the previous generation
+        #expect(cache.identity(of: "a", at: Date()) == user(1), "used again: back in the current generation")
+        cache.remember("d", as: user(4), until: later)  // c and a become the previous generation; b is forgotten
+        #expect(cache.identity(of: "b", at: Date()) == nil)
+        #expect(cache.identity(of: "a", at: Date()) == user(1))
+        #expect(cache.identity(of: "c", at: Date()) == user(3))
+        #expect(cache.identity(of: "d", at: Date()) == user(4))
+        #expect(cache.identity(of: "d", at: later) == nil, "expired at its deadline")
+        #expect(cache.identity(of: "d", at: Date()) == nil, "and forgotten")
     }
 }
 

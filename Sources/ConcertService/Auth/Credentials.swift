@@ -62,20 +62,47 @@ public struct Credentials: Sendable {
 /// Credentials verified recently, by their exact text, until they expire. A user sends the
 /// same credential with every request of a sale (join, hold, pay); verifying it once spares
 /// the JSON decoding and the signature check, which all requests otherwise queue for on the
-/// key collection's actor. Bounded: when full it starts over.
+/// key collection's actor.
+///
+/// Bounded in two generations of `capacity` each: when the current one is full it becomes the
+/// previous one and the oldest are forgotten. A credential used again moves back to the current
+/// generation, so a sale with more users than `capacity` does not forget everyone at once.
 final class VerifiedCredentials: Sendable {
+    private typealias Entry = (identity: Identity, expiresAt: Date)
+
+    private struct Generations {
+        var current: [String: Entry] = [:]
+        var previous: [String: Entry] = [:]
+
+        mutating func insert(_ token: String, _ entry: Entry, capacity: Int) {
+            if current.count >= capacity {
+                previous = current
+                current = [:]
+            }
+            current[token] = entry
+        }
+    }
+
     private let capacity: Int
-    private let entries = Mutex<[String: (identity: Identity, expiresAt: Date)]>([:])
+    private let generations = Mutex(Generations())
 
     init(capacity: Int) {
         self.capacity = capacity
     }
 
     func identity(of token: String, at now: Date) -> Identity? {
-        entries.withLock { entries in
-            guard let entry = entries[token] else { return nil }
+        generations.withLock { generations in
+            let entry: Entry
+            if let recent = generations.current[token] {
+                entry = recent
+            } else if let older = generations.previous.removeValue(forKey: token) {
+                entry = older
+                generations.insert(token, older, capacity: capacity)
+            } else {
+                return nil
+            }
             guard now < entry.expiresAt else {
-                entries[token] = nil
+                generations.current[token] = nil
                 return nil
             }
             return entry.identity
@@ -83,9 +110,6 @@ final class VerifiedCredentials: Sendable {
     }
 
     func remember(_ token: String, as identity: Identity, until expiresAt: Date) {
-        entries.withLock { entries in
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[token] = (identity, expiresAt)
-        }
+        generations.withLock { $0.insert(token, (identity, expiresAt), capacity: capacity) }
     }
 }
