@@ -55,8 +55,8 @@ struct SaleAPI: Sendable {
         return (performanceID, scheduleID)
     }
 
-    /// Joins the queue with each user's credential and waits until all are active; their queue tokens.
-    func admittedUsers(bearers: [String], concurrency: Int) async throws -> [String] {
+    /// Joins the queue with each user's credential; their queue tokens, in the same order.
+    func join(bearers: [String], concurrency: Int) async throws -> [String] {
         let tokens = Mutex([String](repeating: "", count: bearers.count))
         let joins = try await load.run(concurrency: concurrency, count: bearers.count) { index in
             request(.POST, "/v1/queue/tokens", bearer: bearers[index])
@@ -67,9 +67,14 @@ struct SaleAPI: Sendable {
             tokens.withLock { $0[index] = token }
         }
         guard joins.count(201) == bearers.count else { throw BenchError("only \(joins.count(201)) of \(bearers.count) joins succeeded") }
-        let all = tokens.withLock { $0 }
-        try await waitUntilActive(all.last!)
-        return all
+        return tokens.withLock { $0 }
+    }
+
+    /// `join`, then waits until the last of them is active.
+    func admittedUsers(bearers: [String], concurrency: Int) async throws -> [String] {
+        let tokens = try await join(bearers: bearers, concurrency: concurrency)
+        try await waitUntilActive(tokens.last!)
+        return tokens
     }
 
     func waitUntilActive(_ token: String) async throws {

@@ -79,7 +79,9 @@ struct Scenarios {
         // 1,000 active and the rest waiting, so polls answer both kinds.
         let environment = Self.admitEveryone.merging(["QUEUE_MAX_ACTIVE": "1000"]) { $1 }
         try await withServer("poll-storm", environment: environment) { api, _, _ in
-            let tokens = try await api.admittedUsersOrWaiting(Array(1...Int64(settings.pollTokens)), concurrency: settings.concurrency)
+            let bearers = try await api.mintCredentials(Array(1...Int64(settings.pollTokens)))
+            let tokens = try await api.join(bearers: bearers, concurrency: settings.concurrency)
+            try await Task.sleep(for: .milliseconds(500))  // a few ticks: the first 1,000 are active
             let polls = tokens.map { api.request(.GET, "/v1/queue/tokens/current", queueToken: $0) }
             let health = api.request(.GET, "/health")
             // Health before and after the polls: the baseline is their mean.
@@ -254,21 +256,5 @@ struct Scenarios {
             figure("queue scale", "RSS before joins", Double(idle) / 1_048_576, "MB")
             figure("queue scale", "peak RSS", Double(peak) / 1_048_576, "MB", target: "< 200 MB", met: peak < 200 * 1_048_576)
         }
-    }
-}
-
-extension SaleAPI {
-    /// Joins for each user without waiting for admission (some stay waiting); their queue tokens.
-    func admittedUsersOrWaiting(_ users: [Int64], concurrency: Int) async throws -> [String] {
-        let bearers = try await mintCredentials(users)
-        let tokens = Mutex([String](repeating: "", count: users.count))
-        _ = try await load.run(concurrency: concurrency, count: users.count) { index in
-            request(.POST, "/v1/queue/tokens", bearer: bearers[index])
-        } check: { index, reply in
-            guard let token = reply.json["token"] as? String else { throw BenchError("join answered \(reply.status)") }
-            tokens.withLock { $0[index] = token }
-        }
-        try await Task.sleep(for: .milliseconds(500))  // a few ticks: the first 1,000 are active
-        return tokens.withLock { $0 }
     }
 }

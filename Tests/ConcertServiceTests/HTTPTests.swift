@@ -308,6 +308,7 @@ import Testing
         #expect(cache.identity(of: "d", at: Date()) == user(4))
         #expect(cache.identity(of: "d", at: later) == nil, "expired at its deadline")
         #expect(cache.identity(of: "d", at: Date()) == nil, "and forgotten")
+        #expect(cache.identity(of: "a", at: later) == nil, "expired in the previous generation too")
     }
 }
 

@@ -92,20 +92,16 @@ final class VerifiedCredentials: Sendable {
 
     func identity(of token: String, at now: Date) -> Identity? {
         generations.withLock { generations in
-            let entry: Entry
             if let recent = generations.current[token] {
-                entry = recent
-            } else if let older = generations.previous.removeValue(forKey: token) {
-                entry = older
-                generations.insert(token, older, capacity: capacity)
-            } else {
-                return nil
+                guard now < recent.expiresAt else {
+                    generations.current[token] = nil
+                    return nil
+                }
+                return recent.identity
             }
-            guard now < entry.expiresAt else {
-                generations.current[token] = nil
-                return nil
-            }
-            return entry.identity
+            guard let older = generations.previous.removeValue(forKey: token), now < older.expiresAt else { return nil }
+            generations.insert(token, older, capacity: capacity)
+            return older.identity
         }
     }
 
