@@ -7,7 +7,8 @@ import Synchronization
 
 /// The database's own limit for a hold's write work, measured without the service: one
 /// transaction per seat that locks and updates that seat's row, at the benchmark's concurrency
-/// and with the server's number of connections.
+/// and with the server's number of connections. The update is prepared once per connection,
+/// as the service's hold statements are, so the baseline is not slowed by planning.
 enum DatabaseBaseline {
     static func postgres(url: String, poolSize: Int, seats: Int, concurrency: Int) async throws -> Double {
         var configuration = try PostgresURL.parse(url)
@@ -18,17 +19,14 @@ enum DatabaseBaseline {
         defer { runner.cancel() }
         let logger = Logger(label: "baseline")
         _ = try await client.query("DROP TABLE IF EXISTS baseline_seats").collect()
-        _ = try await client.query("CREATE TABLE baseline_seats (seat_no INTEGER PRIMARY KEY, holder BIGINT)").collect()
+        _ = try await client.query("CREATE TABLE baseline_seats (seat_no BIGINT PRIMARY KEY, holder BIGINT)").collect()
         _ = try await client.query("INSERT INTO baseline_seats SELECT g, NULL FROM generate_series(1, \(seats)) g").collect()
         return try await perSecond(count: seats, concurrency: concurrency) { seat in
             try await client.withConnection { connection in
                 _ = try await connection.query("BEGIN", logger: logger).collect()
-                let updated = try await connection.query(
-                    "UPDATE baseline_seats SET holder = \(seat) WHERE seat_no = \(seat) AND holder IS NULL RETURNING seat_no",
-                    logger: logger
-                ).collect()
+                let updated = try await connection.execute(ClaimSeat(seat: seat), logger: logger).reduce(0) { count, _ in count + 1 }
                 _ = try await connection.query("COMMIT", logger: logger).collect()
-                guard updated.count == 1 else { throw BenchError("baseline: seat \(seat) was not free") }
+                guard updated == 1 else { throw BenchError("baseline: seat \(seat) was not free") }
             }
         }
     }
@@ -48,11 +46,27 @@ enum DatabaseBaseline {
         }
         return try await perSecond(count: seats, concurrency: concurrency) { seat in
             try await pool.write { db in
-                try db.execute(
-                    sql: "UPDATE baseline_seats SET holder = ? WHERE seat_no = ? AND holder IS NULL", arguments: [seat, seat])
+                try db.cachedStatement(sql: "UPDATE baseline_seats SET holder = ? WHERE seat_no = ? AND holder IS NULL")
+                    .execute(arguments: [seat, seat])
                 guard db.changesCount == 1 else { throw BenchError("baseline: seat \(seat) was not free") }
             }
         }
+    }
+
+    /// The baseline's one statement on PostgreSQL.
+    private struct ClaimSeat: PostgresPreparedStatement {
+        static let sql = "UPDATE baseline_seats SET holder = $1 WHERE seat_no = $1 AND holder IS NULL RETURNING seat_no"
+        typealias Row = Int
+
+        var seat: Int
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(seat)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
     }
 
     /// Runs `work(1...count)` from `concurrency` tasks; transactions per second.

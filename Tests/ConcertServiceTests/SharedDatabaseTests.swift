@@ -160,6 +160,45 @@ import Testing
         try await checkInvariants(database)
     }
 
+    /// A seat held through one instance is refused through the other, by the transaction when
+    /// one user asks and by the lock-free read while a crowd waits; the holder's retry with its
+    /// Idempotency-Key still gets its reservation there.
+    @Test(arguments: Backend.all)
+    func aSeatHeldThroughOneInstanceIsRefusedThroughTheOther(_ backend: Backend) async throws {
+        let first = try await TestService(backend)
+        let second = try await TestService(sharingDatabaseOf: first)
+        try await first.run { one in
+            try await second.run { two in
+                let schedule = try await one.createSchedule(seats: [("R", 10, 100)])
+                let token = try await one.admittedToken(user: 1)
+                let held = try await one.hold(user: 1, schedule: schedule, seats: [5], queueToken: token, idempotencyKey: "seat-5")
+                #expect(held.status == .created)
+
+                let alone = try await two.hold(user: 2, schedule: schedule, seats: [5])
+                #expect(alone.status == .conflict)
+                #expect(alone.errorCode == "SEAT_UNAVAILABLE")
+
+                let crowd = Array(Int64(10)..<40)
+                var admitted: [Int64: String] = [:]
+                for user in crowd { admitted[user] = try await two.admittedToken(user: user) }
+                let tokens = admitted
+                let refusals = try await withThrowingTaskGroup(of: String?.self) { group in
+                    for user in crowd {
+                        group.addTask { try await two.hold(user: user, schedule: schedule, seats: [5], queueToken: tokens[user]).errorCode }
+                    }
+                    return try await group.reduce(into: [String?]()) { $0.append($1) }
+                }
+                #expect(refusals == Array(repeating: "SEAT_UNAVAILABLE", count: crowd.count))
+
+                let replay = try await two.hold(user: 1, schedule: schedule, seats: [5], queueToken: token, idempotencyKey: "seat-5")
+                #expect(replay.status == .created)
+                #expect(replay.int("id") == held.int("id"))
+            }
+        }
+        #expect(try await first.database.int("SELECT COUNT(*) FROM seat_claims WHERE seat_no = 5 AND live = 1") == 1)
+        try await checkInvariants(first)
+    }
+
     /// A hold that waits on a row lock longer than `lock_timeout` answers 409 CONTENDED,
     /// changes nothing, and succeeds when retried.
     @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))

@@ -31,18 +31,20 @@ public struct ReservationService: Sendable {
         let request = HoldRequest(userID: identity.userID, selection: selection, queueSeq: ticket.seq, holdDuration: holdDuration)
         // Fast refusal when many want one seat: one hold per seat at a time goes to the database
         // from this instance, and the others hear 409 from memory once it has succeeded, or from
-        // a lock-free read when another instance took the seat. Anything that gets past is
-        // decided by the transaction alone.
+        // a lock-free read when another instance took the seat. A hold nobody else wanted goes
+        // straight to the transaction, which decides everything alone.
         let admitted = queue.refusal(for: ticket, now: now) == nil
+        var crowded = false
         while true {
             if admitted, let taken = recentClaims.seatTaken(in: selection, byOtherThan: identity.userID, at: now) {
                 throw seatUnavailable(taken, scheduleID)
             }
             if holdsInFlight.start(selection) { break }
+            crowded = true
             await holdsInFlight.waitForAFinish(selection)
         }
         defer { holdsInFlight.finish(selection) }
-        if admitted, let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now) {
+        if admitted, crowded, let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now) {
             throw seatUnavailable(taken, scheduleID)
         }
         do {
