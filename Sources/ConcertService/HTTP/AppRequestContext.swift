@@ -25,8 +25,9 @@ enum APIJSON {
     }()
 
     static let decoder: JSONDecoder = {
+        // Request bodies name their snake_case keys (CodingKeys): no key conversion per request,
+        // and an error names the field as the client wrote it.
         let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)

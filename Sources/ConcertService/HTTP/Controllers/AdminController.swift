@@ -24,6 +24,10 @@ struct AdminController {
         var saleOpensAt: Date
         var saleClosesAt: Date
         var seats: [SeatGroup]
+
+        enum CodingKeys: String, CodingKey {
+            case startsAt = "starts_at", saleOpensAt = "sale_opens_at", saleClosesAt = "sale_closes_at", seats
+        }
     }
 
     @Sendable func createPerformance(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PerformanceResponse> {

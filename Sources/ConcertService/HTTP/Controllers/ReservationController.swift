@@ -16,8 +16,12 @@ struct ReservationController {
     }
 
     struct HoldBody: Decodable {
-        var scheduleId: Int64
+        var scheduleID: Int64
         var seatNumbers: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case scheduleID = "schedule_id", seatNumbers = "seat_numbers"
+        }
     }
 
     @Sendable func hold(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
@@ -26,7 +30,7 @@ struct ReservationController {
         let input = try body.decode(HoldBody.self)
         let now = Date()
         let result = try await reservations.hold(
-            identity, queueToken: request.queueToken, scheduleID: input.scheduleId, seatNumbers: input.seatNumbers,
+            identity, queueToken: request.queueToken, scheduleID: input.scheduleID, seatNumbers: input.seatNumbers,
             idempotency: try request.idempotencyKey(for: identity, body: body), now: now)
         return result.map { ReservationResponse($0, now: now) }.response(status: .created)
     }
