@@ -104,7 +104,7 @@ final class BenchServer: Sendable {
         port = try freePort()
         baseURL = "http://127.0.0.1:\(port)"
         log = directory.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process = Process()
         process.executableURL = binary
         process.arguments = ["serve"]
