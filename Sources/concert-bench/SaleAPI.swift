@@ -70,11 +70,13 @@ struct SaleAPI: Sendable {
         return tokens.withLock { $0 }
     }
 
-    /// `join`, then waits until the last of them is active.
-    func admittedUsers(bearers: [String], concurrency: Int) async throws -> [String] {
+    /// Mints each user one credential, which they keep through the sale as with a real identity
+    /// provider, joins with it and waits until the last of them is active.
+    func admittedUsers(_ users: [Int64], concurrency: Int) async throws -> (bearers: [String], tokens: [String]) {
+        let bearers = try await mintCredentials(users)
         let tokens = try await join(bearers: bearers, concurrency: concurrency)
         try await waitUntilActive(tokens.last!)
-        return tokens
+        return (bearers, tokens)
     }
 
     func waitUntilActive(_ token: String) async throws {

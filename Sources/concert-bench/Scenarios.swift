@@ -105,9 +105,7 @@ struct Scenarios {
         try await withServer("holds", environment: Self.admitEveryone) { api, server, database in
             let (_, schedule) = try await api.createSchedule(seats: seats, price: 100)
             let users = (1...seats).map { Int64(1_000_000 + $0) }
-            // Each user keeps one credential through the sale, as with a real identity provider.
-            let bearers = try await api.mintCredentials(users)
-            let tokens = try await api.admittedUsers(bearers: bearers, concurrency: settings.concurrency)
+            let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
             let holds = try await load.run(concurrency: settings.concurrency, count: seats) { index in
                 api.request(
                     .POST, "/v1/reservations", bearer: bearers[index], queueToken: tokens[index],
@@ -142,9 +140,7 @@ struct Scenarios {
         try await withServer("hot-seat", environment: Self.admitEveryone) { api, _, database in
             let (_, schedule) = try await api.createSchedule(seats: 100, price: 100)
             let users = (1...holders).map { Int64(2_000_000 + $0) }
-            // Each user keeps one credential through the sale, as with a real identity provider.
-            let bearers = try await api.mintCredentials(users)
-            let tokens = try await api.admittedUsers(bearers: bearers, concurrency: settings.concurrency)
+            let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
             // Every client already has its keep-alive connection, as during a real on-sale minute.
             let health = api.request(.GET, "/health")
             _ = try await load.run(concurrency: holders, count: holders) { _ in health }

@@ -187,7 +187,7 @@ import Testing
             #expect(try await hold(#"{"schedule_id": 99999999999999999999, "seat_numbers": [1]}"#).errorCode == "INVALID_BODY")
             let missing = try await hold(#"{"seat_numbers": [1]}"#)
             #expect(missing.errorCode == "INVALID_BODY")
-            #expect((missing.json["error"] as? [String: Any])?["message"] as? String == "Missing field schedule_id.")
+            #expect(missing.errorMessage == "Missing field schedule_id.")
             #expect(try await hold(#"{"scheduleId": \#(schedule), "seatNumbers": [1]}"#).errorCode == "INVALID_BODY")
             #expect(try await hold("{not json").errorCode == "INVALID_BODY")
             #expect(try await hold(String(repeating: " ", count: 20_000) + "{}").status == .contentTooLarge)

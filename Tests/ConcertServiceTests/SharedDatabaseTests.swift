@@ -179,12 +179,13 @@ import Testing
                 #expect(alone.errorCode == "SEAT_UNAVAILABLE")
 
                 let crowd = Array(Int64(10)..<40)
-                var admitted: [Int64: String] = [:]
-                for user in crowd { admitted[user] = try await two.admittedToken(user: user) }
-                let tokens = admitted
+                var tokens: [Int64: String] = [:]
+                for user in crowd { tokens[user] = try await two.admittedToken(user: user) }
                 let refusals = try await withThrowingTaskGroup(of: String?.self) { group in
                     for user in crowd {
-                        group.addTask { try await two.hold(user: user, schedule: schedule, seats: [5], queueToken: tokens[user]).errorCode }
+                        group.addTask { [tokens] in
+                            try await two.hold(user: user, schedule: schedule, seats: [5], queueToken: tokens[user]).errorCode
+                        }
                     }
                     return try await group.reduce(into: [String?]()) { $0.append($1) }
                 }

@@ -190,6 +190,7 @@ struct Reply: Sendable {
 
     var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    var errorMessage: String? { (json["error"] as? [String: Any])?["message"] as? String }
     func int(_ key: String) -> Int? { (json[key] as? NSNumber)?.intValue }
     func string(_ key: String) -> String? { json[key] as? String }
 }
