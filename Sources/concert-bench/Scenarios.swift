@@ -146,21 +146,36 @@ struct Scenarios {
             _ = try await load.run(concurrency: holders, count: holders) { _ in health }
             // The floor under the race's latencies: the same burst of the cheapest request.
             let healthBurst = try await load.run(concurrency: holders, count: holders) { _ in health }
-            let race = try await load.run(concurrency: holders, count: holders) { index in
+            let holdSeven = { @Sendable (user: Int) in
                 api.request(
-                    .POST, "/v1/reservations", bearer: bearers[index], queueToken: tokens[index],
+                    .POST, "/v1/reservations", bearer: bearers[user], queueToken: tokens[user],
                     body: #"{"schedule_id": \#(schedule), "seat_numbers": [7]}"#)
             }
+            let winner = Mutex<Int?>(nil)
+            let race = try await load.run(concurrency: holders, count: holders, request: holdSeven) { user, reply in
+                if reply.status == 201 { winner.withLock { $0 = user } }
+            }
+            // The losers try again once no instance remembers who took the seat (for 2 s), as fans
+            // do while a stale seat map still shows it free: the database must not answer them
+            // one by one.
+            try await Task.sleep(for: .seconds(3))
+            let losers = (0..<holders).filter { $0 != winner.withLock { $0 } }
+            let again = try await load.run(concurrency: losers.count, count: losers.count) { holdSeven(losers[$0]) }
             let claims = try await database.int("SELECT COUNT(*) FROM seat_claims WHERE seat_no = 7 AND live = 1")
+            let healthP99 = ("GET /health p99, same burst", healthBurst.milliseconds(at: 99))
             figure("hot seat", "201 Created", Double(race.count(201)), "responses", target: "exactly 1", met: race.count(201) == 1)
             figure(
                 "hot seat", "409 Conflict", Double(race.count(409)), "responses", target: "\(holders - 1)",
                 met: race.count(409) == holders - 1)
-            figure("hot seat", "live claims of the seat", Double(claims), "claims", target: "1", met: claims == 1)
             figure("hot seat", "hold p50", race.milliseconds(at: 50), "ms")
+            figure("hot seat", "hold p99", race.milliseconds(at: 99), "ms", baseline: healthP99, target: "≤ 100 ms", met: race.milliseconds(at: 99) <= 100)
             figure(
-                "hot seat", "hold p99", race.milliseconds(at: 99), "ms", baseline: ("GET /health p99, same burst", healthBurst.milliseconds(at: 99)),
-                target: "≤ 100 ms", met: race.milliseconds(at: 99) <= 100)
+                "hot seat", "409 Conflict, losers 3 s later", Double(again.count(409)), "responses", target: "\(losers.count)",
+                met: again.count(409) == losers.count)
+            figure(
+                "hot seat", "hold p99, losers 3 s later", again.milliseconds(at: 99), "ms", baseline: healthP99, target: "≤ 100 ms",
+                met: again.milliseconds(at: 99) <= 100)
+            figure("hot seat", "live claims of the seat", Double(claims), "claims", target: "1", met: claims == 1)
         }
     }
 

@@ -227,7 +227,7 @@ final class ServerProcesses: Sendable {
         for index in 0..<count {
             let port = try freePort()
             let log = directory.appendingPathComponent("instance-\(index).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let process = Process()
             process.executableURL = FileManager.default.fileExists(atPath: binary.path)
                 ? binary : Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("concert")

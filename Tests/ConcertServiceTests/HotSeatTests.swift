@@ -34,6 +34,20 @@ import Testing
         claims.forget(cancelled)
         #expect(claims.seatTaken(in: try selection([6]), byOtherThan: 2, at: now) == nil)
     }
+
+    /// What the lock-free read found (another instance's hold, or a paid seat) is remembered
+    /// like a hold made here: for the moment, not past a hold's deadline, never against its holder.
+    @Test func remembersSeatsTheDatabaseReportedTaken() throws {
+        let claims = RecentClaims(memory: .seconds(2))
+        claims.remember(TakenSeat(seatNo: 7, userID: 1, heldUntil: now.addingTimeInterval(1)), of: 9, at: now)
+        claims.remember(TakenSeat(seatNo: 8, userID: 1, heldUntil: nil), of: 9, at: now)
+        #expect(claims.seatTaken(in: try selection([7]), byOtherThan: 2, at: now) == 7)
+        #expect(claims.seatTaken(in: try selection([7, 8]), byOtherThan: 1, at: now) == nil)
+        #expect(claims.seatTaken(in: try selection([7]), byOtherThan: 2, at: now.addingTimeInterval(1)) == nil, "the hold's deadline")
+        #expect(claims.seatTaken(in: try selection([8]), byOtherThan: 2, at: now.addingTimeInterval(1.9)) == 8, "paid: the moment")
+        #expect(claims.seatTaken(in: try selection([8]), byOtherThan: 2, at: now.addingTimeInterval(2)) == nil)
+        #expect(claims.seatTaken(in: try SeatSelection(scheduleID: 10, seatNumbers: [7], maxSeats: 4), byOtherThan: 2, at: now) == nil)
+    }
 }
 
 /// One hold per seat at a time from an instance to the database.

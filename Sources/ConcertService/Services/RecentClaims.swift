@@ -4,8 +4,8 @@ import Synchronization
 /// The seats this instance saw held in the last moment, and by whom.
 ///
 /// When a crowd wants one seat, the first hold wins and every later one would read the
-/// database only to hear 409. Remembering the winner for a moment answers the rest from
-/// memory. The memory is short on purpose: a hold cancelled on another instance is forgotten
+/// database only to hear 409. Remembering the winner (or the holder a read found) for a moment
+/// answers the rest from memory. The memory is short on purpose: a hold cancelled on another instance is forgotten
 /// here only when the moment ends, so for at most `memory` a freed seat can still be refused.
 /// A cancellation on this instance is forgotten at once. Bounded: when full it starts over.
 final class RecentClaims: Sendable {
@@ -35,11 +35,20 @@ final class RecentClaims: Sendable {
 
     /// Remembers a hold just made, for the moment or until its deadline, whichever is sooner.
     func remember(_ hold: Reservation, at now: Date) {
-        let until = min(now.addingTimeInterval(memory.seconds), hold.holdExpiresAt)
+        remember(hold.seatNumbers, of: hold.scheduleID, heldBy: hold.userID, until: hold.holdExpiresAt, at: now)
+    }
+
+    /// Remembers a seat the database says another user has.
+    func remember(_ taken: TakenSeat, of scheduleID: Int64, at now: Date) {
+        remember([taken.seatNo], of: scheduleID, heldBy: taken.userID, until: taken.heldUntil ?? .distantFuture, at: now)
+    }
+
+    private func remember(_ seats: [Int], of scheduleID: Int64, heldBy userID: Int64, until deadline: Date, at now: Date) {
+        let until = min(now.addingTimeInterval(memory.seconds), deadline)
         claims.withLock { claims in
-            if claims.count + hold.seatNumbers.count > capacity { claims.removeAll(keepingCapacity: true) }
-            for seat in hold.seatNumbers {
-                claims[SeatKey(scheduleID: hold.scheduleID, seatNo: seat)] = (hold.userID, until)
+            if claims.count + seats.count > capacity { claims.removeAll(keepingCapacity: true) }
+            for seat in seats {
+                claims[SeatKey(scheduleID: scheduleID, seatNo: seat)] = (userID, until)
             }
         }
     }

@@ -30,9 +30,10 @@ public struct ReservationService: Sendable {
         let selection = try SeatSelection(scheduleID: scheduleID, seatNumbers: seatNumbers, maxSeats: maxSeatsPerHold)
         let request = HoldRequest(userID: identity.userID, selection: selection, queueSeq: ticket.seq, holdDuration: holdDuration)
         // Fast refusal when many want one seat: one hold per seat at a time goes to the database
-        // from this instance, and the others hear 409 from memory once it has succeeded, or from
-        // a lock-free read when another instance took the seat. A hold nobody else wanted goes
-        // straight to the transaction, which decides everything alone.
+        // from this instance, and the others hear 409 from memory once it has succeeded. When
+        // it failed (another instance, or a moment ago, took the seat), the next one reads who
+        // has the seat without locks and remembers it for the rest of the crowd. A hold nobody
+        // else wanted goes straight to the transaction, which decides everything alone.
         let admitted = queue.refusal(for: ticket, now: now) == nil
         var crowded = false
         while true {
@@ -45,7 +46,8 @@ public struct ReservationService: Sendable {
         }
         defer { holdsInFlight.finish(selection) }
         if admitted, crowded, let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now) {
-            throw seatUnavailable(taken, scheduleID)
+            recentClaims.remember(taken, of: scheduleID, at: now)
+            throw seatUnavailable(taken.seatNo, scheduleID)
         }
         do {
             // The database decides whether the token is still active, so a replayed request

@@ -34,12 +34,19 @@ public struct HoldRequest: Sendable, Equatable {
     public var holdDuration: Duration
 }
 
+/// A seat another user's live reservation has: whose, and the hold's deadline unless paid.
+public struct TakenSeat: Sendable, Equatable {
+    public var seatNo: Int
+    public var userID: Int64
+    public var heldUntil: Date?
+}
+
 public protocol ReservationStore: Sendable {
     /// Throws `scheduleNotFound`, `saleNotOpen`, `seatOutOfRange`, `queueTokenExpired`, `seatUnavailable`.
     func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation>
     /// A seat of `selection` that another user's live reservation (paid, or held and not past
     /// its deadline) has now; a read without locks, so it never waits for the writers.
-    func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> Int?
+    func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat?
     func pay(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation>
     func cancel(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation>
     func reservations(userID: Int64) async throws -> [Reservation]

@@ -114,12 +114,13 @@ enum HoldStatements {
     /// The first seat of a selection that another user's live reservation has now; no locks.
     struct SeatTakenByOthers: PostgresPreparedStatement {
         static let sql = """
-            SELECT c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+            SELECT c.seat_no, r.user_id, CASE WHEN r.state = 'pending' THEN r.hold_expires_at END
+            FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
             WHERE c.seat_no = ANY($2) AND c.schedule_id = $1 AND c.live = 1
               AND r.user_id != $3 AND (r.state = 'confirmed' OR r.hold_expires_at > $4)
             ORDER BY c.seat_no LIMIT 1
             """
-        typealias Row = Int64
+        typealias Row = TakenSeat
 
         var scheduleID: Int64
         var seatNumbers: [Int64]
@@ -135,7 +136,10 @@ enum HoldStatements {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+        func decodeRow(_ row: PostgresRow) throws -> TakenSeat {
+            let (seatNo, userID, heldUntil) = try row.decode((Int64, Int64, Int64?).self)
+            return TakenSeat(seatNo: Int(seatNo), userID: userID, heldUntil: heldUntil.map(Date.init(millis:)))
+        }
     }
 }
 

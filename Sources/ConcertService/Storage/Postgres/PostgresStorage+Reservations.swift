@@ -40,11 +40,11 @@ extension PostgresStorage {
         }
     }
 
-    public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> Int? {
+    public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
         let statement = HoldStatements.SeatTakenByOthers(
             scheduleID: selection.scheduleID, seatNumbers: selection.seatNumbers.map(Int64.init), userID: userID, now: now.millis)
         return try await Self.translatingErrors {
-            try await client.execute(statement, logger: logger).collected().first.map(Int.init)
+            try await client.execute(statement, logger: logger).collected().first
         }
     }
 

@@ -67,17 +67,21 @@ extension SQLiteStorage {
         }
     }
 
-    public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> Int? {
+    public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
         let seatArray = "[\(selection.seatNumbers.map(String.init).joined(separator: ","))]"
         return try await read { db in
-            try Int.fetchOne(
+            try Row.fetchOne(
                 db.cachedStatement(sql: """
-                    SELECT c.seat_no FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+                    SELECT c.seat_no, r.user_id, CASE WHEN r.state = 'pending' THEN r.hold_expires_at END AS held_until
+                    FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
                     WHERE c.schedule_id = ? AND c.seat_no IN (SELECT value FROM json_each(?)) AND c.live = 1
                       AND r.user_id != ? AND (r.state = 'confirmed' OR r.hold_expires_at > ?)
                     ORDER BY c.seat_no LIMIT 1
                     """),
-                arguments: [selection.scheduleID, seatArray, userID, now.millis])
+                arguments: [selection.scheduleID, seatArray, userID, now.millis]
+            ).map { row in
+                TakenSeat(seatNo: row["seat_no"], userID: row["user_id"], heldUntil: (row["held_until"] as Int64?).map(Date.init(millis:)))
+            }
         }
     }
 
