@@ -7,8 +7,15 @@ import Testing
 @Suite struct QueueEndpointTests {
     @Test(arguments: Backend.all)
     func joinPollAndRejoin(_ backend: Backend) async throws {
-        let service = try await TestService(backend) { $0.queueTick = .seconds(3600) }  // nobody is admitted
+        // One active user fills the only slot for the whole test, so nobody else is admitted
+        // however the ticks fall (a slow tick after the joins once admitted user 8).
+        let service = try await TestService(backend) {
+            $0.maxActive = 1
+            $0.admitPerTick = 1
+            $0.activeDuration = .seconds(3600)
+        }
         try await service.run { api in
+            _ = try await api.admittedToken(user: 1)
             let first = try await api.request(.post, "/v1/queue/tokens", user: 7)
             #expect(first.status == .created)
             #expect(first.string("status") == "waiting")
