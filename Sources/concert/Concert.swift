@@ -25,12 +25,6 @@ struct ConfigurationOptions: ParsableArguments {
     }
 }
 
-func makeLogger(_ config: AppConfiguration) -> Logger {
-    var logger = Logger(label: "concert")
-    logger.logLevel = config.logLevel
-    return logger
-}
-
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP service (migrates the database first).")
 
@@ -39,7 +33,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let logger = makeLogger(config)
+        let logger = Logger.service(level: config.logLevel)
         let system = try await ConcertSystem.open(config, logger: logger)
         if seedDemo, try await system.storage.catalogueIsEmpty() {
             let listings = try await DemoCatalogue.seed(into: system.catalogue)
@@ -58,7 +52,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let system = try await ConcertSystem.open(config, logger: makeLogger(config))
+        let system = try await ConcertSystem.open(config, logger: Logger.service(level: config.logLevel))
         await system.storage.close()
         // Not the URL itself: it may hold a password.
         print("Database schema is up to date: \(config.databaseURL == nil ? config.sqlitePath : "PostgreSQL (DATABASE_URL)")")
@@ -72,7 +66,7 @@ struct SeedDemo: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let system = try await ConcertSystem.open(config, logger: makeLogger(config))
+        let system = try await ConcertSystem.open(config, logger: Logger.service(level: config.logLevel))
         for listing in try await DemoCatalogue.seed(into: system.catalogue) {
             let schedules = listing.schedules.map { "schedule \($0.id) (\($0.totalSeats) seats)" }.joined(separator: ", ")
             print("performance \(listing.performance.id) \"\(listing.performance.title)\": \(schedules)")

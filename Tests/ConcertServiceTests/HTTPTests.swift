@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import NIOCore
 import Testing
 
 @testable import ConcertService
@@ -304,21 +305,40 @@ import Testing
     }
 
     @Test func aFullGenerationForgetsOnlyTheCredentialsNotUsedSince() {
-        let cache = VerifiedCredentials(capacity: 2)
+        let cache = RecentlyVerified<Identity>(capacity: 2)
         let later = Date().addingTimeInterval(60)
         let user = { (id: Int64) in Identity(userID: id, isAdmin: false) }
         cache.remember("a", as: user(1), until: later)
         cache.remember("b", as: user(2), until: later)
         cache.remember("c", as: user(3), until: later)  // a and b become the previous generation
-        #expect(cache.identity(of: "a", at: Date()) == user(1), "used again: back in the current generation")
+        #expect(cache.value(of: "a", at: Date()) == user(1), "used again: back in the current generation")
         cache.remember("d", as: user(4), until: later)  // c and a become the previous generation; b is forgotten
-        #expect(cache.identity(of: "b", at: Date()) == nil)
-        #expect(cache.identity(of: "a", at: Date()) == user(1))
-        #expect(cache.identity(of: "c", at: Date()) == user(3))
-        #expect(cache.identity(of: "d", at: Date()) == user(4))
-        #expect(cache.identity(of: "d", at: later) == nil, "expired at its deadline")
-        #expect(cache.identity(of: "d", at: Date()) == nil, "and forgotten")
-        #expect(cache.identity(of: "a", at: later) == nil, "expired in the previous generation too")
+        #expect(cache.value(of: "b", at: Date()) == nil)
+        #expect(cache.value(of: "a", at: Date()) == user(1))
+        #expect(cache.value(of: "c", at: Date()) == user(3))
+        #expect(cache.value(of: "d", at: Date()) == user(4))
+        #expect(cache.value(of: "d", at: later) == nil, "expired at its deadline")
+        #expect(cache.value(of: "d", at: Date()) == nil, "and forgotten")
+        #expect(cache.value(of: "a", at: later) == nil, "expired in the previous generation too")
+    }
+}
+
+/// Error bodies are written without JSONEncoder, so any message must still come out as JSON.
+@Suite struct ErrorBodyTests {
+    @Test(arguments: ["Seat 7 is taken.", #"got "2026-13-01" \ here"#, "control \u{0}\u{1F}\n\t end", "unicode é 🎫 \u{7F}"])
+    func anyMessageComesOutAsTheSameJSONString(_ message: String) throws {
+        let body = ErrorMiddleware.body(for: ServiceError(.invalidBody, message, position: 3))
+        let json = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
+        let error = try #require(json?["error"] as? [String: Any])
+        #expect(error["code"] as? String == "INVALID_BODY")
+        #expect(error["message"] as? String == message)
+        #expect(error["position"] as? Int == 3)
+        #expect(error.count == 3)
+    }
+
+    @Test func noPositionNoKey() {
+        let body = ErrorMiddleware.body(for: ServiceError(.seatUnavailable, "Taken."))
+        #expect(String(buffer: body) == #"{"error":{"code":"SEAT_UNAVAILABLE","message":"Taken."}}"#)
     }
 }
 

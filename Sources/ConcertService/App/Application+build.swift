@@ -4,8 +4,7 @@ import Logging
 
 /// Assembles the whole service: database, use cases, routes and background tasks.
 public func buildApplication(_ config: AppConfiguration) async throws -> some ApplicationProtocol {
-    var logger = Logger(label: "concert")
-    logger.logLevel = config.logLevel
+    let logger = Logger.service(level: config.logLevel)
     let system = try await ConcertSystem.open(config, logger: logger)
     return try await buildApplication(system, config: config, logger: logger)
 }

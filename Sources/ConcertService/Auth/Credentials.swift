@@ -1,6 +1,5 @@
 import Foundation
 import JWTKit
-import Synchronization
 
 /// Who is calling, from a verified credential (SPEC section 6).
 public struct Identity: Sendable, Equatable {
@@ -23,7 +22,10 @@ struct CredentialClaims: JWTPayload {
 /// The service never signs users in; an identity provider would issue these.
 public struct Credentials: Sendable {
     private let keys: JWTKeyCollection
-    private let verified = VerifiedCredentials(capacity: 20_000)
+    // A user sends the same credential with every request of a sale (join, hold, pay):
+    // verifying it once spares the JSON decoding and the signature check, which all requests
+    // otherwise queue for on the key collection's actor.
+    private let verified = RecentlyVerified<Identity>(capacity: 20_000)
 
     public init(secret: String) async {
         keys = JWTKeyCollection()
@@ -33,7 +35,7 @@ public struct Credentials: Sendable {
     /// The identity behind a credential; `exp` is required and honoured, `sub` is the
     /// numeric user id.
     public func identity(fromToken token: String, now: Date = Date()) async throws -> Identity {
-        if let identity = verified.identity(of: token, at: now) { return identity }
+        if let identity = verified.value(of: token, at: now) { return identity }
         let claims: CredentialClaims
         do {
             claims = try await keys.verify(token, as: CredentialClaims.self)
@@ -56,56 +58,5 @@ public struct Credentials: Sendable {
             exp: ExpirationClaim(value: now.addingTimeInterval(lifetime.seconds)),
             scope: admin ? "admin" : nil)
         return try await keys.sign(claims)
-    }
-}
-
-/// Credentials verified recently, by their exact text, until they expire. A user sends the
-/// same credential with every request of a sale (join, hold, pay); verifying it once spares
-/// the JSON decoding and the signature check, which all requests otherwise queue for on the
-/// key collection's actor.
-///
-/// Bounded in two generations of `capacity` each: when the current one is full it becomes the
-/// previous one and the oldest are forgotten. A credential used again moves back to the current
-/// generation, so a sale with more users than `capacity` does not forget everyone at once.
-final class VerifiedCredentials: Sendable {
-    private typealias Entry = (identity: Identity, expiresAt: Date)
-
-    private struct Generations {
-        var current: [String: Entry] = [:]
-        var previous: [String: Entry] = [:]
-
-        mutating func insert(_ token: String, _ entry: Entry, capacity: Int) {
-            if current.count >= capacity {
-                previous = current
-                current = [:]
-            }
-            current[token] = entry
-        }
-    }
-
-    private let capacity: Int
-    private let generations = Mutex(Generations())
-
-    init(capacity: Int) {
-        self.capacity = capacity
-    }
-
-    func identity(of token: String, at now: Date) -> Identity? {
-        generations.withLock { generations in
-            if let recent = generations.current[token] {
-                guard now < recent.expiresAt else {
-                    generations.current[token] = nil
-                    return nil
-                }
-                return recent.identity
-            }
-            guard let older = generations.previous.removeValue(forKey: token), now < older.expiresAt else { return nil }
-            generations.insert(token, older, capacity: capacity)
-            return older.identity
-        }
-    }
-
-    func remember(_ token: String, as identity: Identity, until expiresAt: Date) {
-        generations.withLock { $0.insert(token, (identity, expiresAt), capacity: capacity) }
     }
 }

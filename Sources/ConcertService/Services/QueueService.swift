@@ -16,6 +16,8 @@ public struct QueuePass: Sendable, Equatable {
 public final class QueueService: Sendable {
     private let store: any QueueStore
     private let codec: QueueTokenCodec
+    /// Every poll and hold sends its token; its signature is checked once.
+    private let verifiedTokens = RecentlyVerified<QueueTicket>(capacity: 20_000)
     public let policy: AdmissionPolicy
     private let lease: AdmitterLease
     private let board = Mutex(QueueBoard())
@@ -129,9 +131,11 @@ public final class QueueService: Sendable {
         guard let token, !token.isEmpty else {
             throw ServiceError(.queueTokenMissing, "Send your queue token in the Queue-Token header.")
         }
+        if let ticket = verifiedTokens.value(of: token) { return ticket }
         guard let ticket = codec.decode(token) else {
             throw ServiceError(.queueTokenInvalid, "The queue token is not valid.")
         }
+        verifiedTokens.remember(token, as: ticket)
         return ticket
     }
 
