@@ -4,10 +4,11 @@ import Synchronization
 /// The seats this instance saw held in the last moment, and by whom.
 ///
 /// When a crowd wants one seat, the first hold wins and every later one would read the
-/// database only to hear 409. Remembering the winner (or the holder a read found) for a moment
-/// answers the rest from memory. The memory is short on purpose: a hold cancelled on another instance is forgotten
-/// here only when the moment ends, so for at most `memory` a freed seat can still be refused.
-/// A cancellation on this instance is forgotten at once. Bounded: when full it starts over.
+/// database only to hear 409. Remembering the winner (or the holder a read found) for a
+/// moment answers the rest from memory. The memory is short on purpose: a hold cancelled on
+/// another instance is forgotten here only when the moment ends, so for at most `memory` a
+/// freed seat can still be refused. A cancellation on this instance is forgotten at once.
+/// Bounded: when full it starts over.
 final class RecentClaims: Sendable {
     private struct SeatKey: Hashable {
         var scheduleID: Int64
