@@ -138,10 +138,20 @@ struct Scenarios {
     func hotSeat() async throws {
         let holders = settings.hotSeatHolders
         try await withServer("hot-seat", environment: Self.admitEveryone) { api, server, database in
-            let (_, schedule) = try await api.createSchedule(seats: 100, price: 100)
-            let users = (1...holders).map { Int64(2_000_000 + $0) }
+            // The holders, and after them two users per database connection whose holds of seats
+            // past 100 first warm the server's connections (their prepared hold statements):
+            // during a real on-sale minute, holds have been going on before the hot seat's.
+            let warmers = settings.poolSize * 2
+            let (_, schedule) = try await api.createSchedule(seats: 100 + warmers, price: 100)
+            let users = (1...holders + warmers).map { Int64(2_000_000 + $0) }
             let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
-            // Every client already has its keep-alive connection, as during a real on-sale minute.
+            let warmUp = try await load.run(concurrency: warmers, count: warmers) { index in
+                api.request(
+                    .POST, "/v1/reservations", bearer: bearers[holders + index], queueToken: tokens[holders + index],
+                    body: #"{"schedule_id": \#(schedule), "seat_numbers": [\#(101 + index)]}"#)
+            }
+            guard warmUp.count(201) == warmers else { throw BenchError("warm-up holds: \(warmUp.statuses)") }
+            // Every client already has its keep-alive connection.
             let health = api.request(.GET, "/health")
             _ = try await load.run(concurrency: holders, count: holders) { _ in health }
             // The floor under the race's latencies: the same burst of the cheapest request.
