@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Logging
 import NIOCore
 import Testing
 
@@ -339,6 +340,29 @@ import Testing
     @Test func noPositionNoKey() {
         let body = ErrorMiddleware.body(for: ServiceError(.seatUnavailable, "Taken."))
         #expect(String(buffer: body) == #"{"error":{"code":"SEAT_UNAVAILABLE","message":"Taken."}}"#)
+    }
+}
+
+/// The service's log handler renders metadata only when it writes a line, and then all of it.
+@Suite struct ServiceLoggerTests {
+    final class Lines: TextOutputStream, @unchecked Sendable {
+        private let lock = NSLock()
+        private var text = ""
+        func write(_ string: String) { lock.withLock { text += string } }
+        var written: String { lock.withLock { text } }
+    }
+
+    @Test func aWrittenLineCarriesTheLoggersAndTheCallsMetadata() {
+        let lines = Lines()
+        var logger = Logger(label: "concert") { label in
+            DeferredMetadataLogHandler(output: StreamLogHandler(label: label, stream: lines, metadataProvider: nil))
+        }
+        logger.logLevel = .info
+        logger[metadataKey: "hb.request.id"] = "42"
+        logger.debug("below the level")
+        logger.info("Seat held", metadata: ["seat": "7"])
+        #expect(!lines.written.contains("below the level"))
+        #expect(lines.written.contains("concert: hb.request.id=42 seat=7 [ConcertServiceTests] Seat held"))
     }
 }
 
