@@ -30,6 +30,13 @@ struct SaleAPI: Sendable {
         return request
     }
 
+    /// A user's hold of `seats` of `schedule`.
+    func holdRequest(bearer: String, queueToken: String, schedule: Int, seats: [Int]) -> HTTPClientRequest {
+        request(
+            .POST, "/v1/reservations", bearer: bearer, queueToken: queueToken,
+            body: #"{"schedule_id": \#(schedule), "seat_numbers": \#(seats)}"#)
+    }
+
     func send(
         _ method: HTTPMethod, _ path: String, bearer: String? = nil, queueToken: String? = nil, body: String? = nil
     ) async throws -> Reply {

@@ -107,9 +107,7 @@ struct Scenarios {
             let users = (1...seats).map { Int64(1_000_000 + $0) }
             let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
             let holds = try await load.run(concurrency: settings.concurrency, count: seats) { index in
-                api.request(
-                    .POST, "/v1/reservations", bearer: bearers[index], queueToken: tokens[index],
-                    body: #"{"schedule_id": \#(schedule), "seat_numbers": [\#(index + 1)]}"#)
+                api.holdRequest(bearer: bearers[index], queueToken: tokens[index], schedule: schedule, seats: [index + 1])
             }
             let baseline: Double
             switch backend {
@@ -146,9 +144,7 @@ struct Scenarios {
             let users = (1...holders + warmers).map { Int64(2_000_000 + $0) }
             let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
             let warmUp = try await load.run(concurrency: warmers, count: warmers) { index in
-                api.request(
-                    .POST, "/v1/reservations", bearer: bearers[holders + index], queueToken: tokens[holders + index],
-                    body: #"{"schedule_id": \#(schedule), "seat_numbers": [\#(101 + index)]}"#)
+                api.holdRequest(bearer: bearers[holders + index], queueToken: tokens[holders + index], schedule: schedule, seats: [101 + index])
             }
             guard warmUp.count(201) == warmers else { throw BenchError("warm-up holds: \(warmUp.statuses)") }
             // Every client already has its keep-alive connection.
@@ -157,9 +153,7 @@ struct Scenarios {
             // The floor under the race's latencies: the same burst of the cheapest request.
             let healthBurst = try await load.run(concurrency: holders, count: holders) { _ in health }
             let holdSeven = { @Sendable (user: Int) in
-                api.request(
-                    .POST, "/v1/reservations", bearer: bearers[user], queueToken: tokens[user],
-                    body: #"{"schedule_id": \#(schedule), "seat_numbers": [7]}"#)
+                api.holdRequest(bearer: bearers[user], queueToken: tokens[user], schedule: schedule, seats: [7])
             }
             let winner = Mutex<Int?>(nil)
             let cpuBefore = (server: server.cpuSeconds, bench: benchCPUSeconds())
@@ -172,7 +166,8 @@ struct Scenarios {
             // do while a stale seat map still shows it free: the database must not answer them
             // one by one.
             try await Task.sleep(for: .seconds(3))
-            let losers = (0..<holders).filter { $0 != winner.withLock { $0 } }
+            let winnerIndex = winner.withLock { $0 }
+            let losers = (0..<holders).filter { $0 != winnerIndex }
             let again = try await load.run(concurrency: losers.count, count: losers.count) { holdSeven(losers[$0]) }
             let claims = try await database.int("SELECT COUNT(*) FROM seat_claims WHERE seat_no = 7 AND live = 1")
             let healthP99 = ("GET /health p99, same burst", healthBurst.milliseconds(at: 99))
