@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import ConcertService
 import Foundation
 import GRDB
+import Logging
 import PostgresNIO
 
 enum Backend: String, CaseIterable, Sendable {
@@ -80,6 +81,15 @@ final class ScenarioDatabase: Sendable {
         return try await DatabaseQueue(path: sqlitePath, configuration: Self.sqliteConfiguration).read {
             try Int.fetchOne($0, sql: sql) ?? 0
         }
+    }
+
+    /// The service's own storage on this database, as the server opens it.
+    func openStorage(poolSize: Int) async throws -> any Storage {
+        if let sqlitePath { return try SQLiteStorage(path: sqlitePath) }
+        var logger = Logger(label: "bench-storage")
+        logger.logLevel = .warning
+        return try await PostgresStorage(
+            url: serverEnvironment["DATABASE_URL"]!, poolSize: poolSize, lockTimeout: .seconds(10), logger: logger)
     }
 
     static var sqliteConfiguration: Configuration {

@@ -53,6 +53,15 @@ enum DatabaseBaseline {
         }
     }
 
+    /// The service's own hold transactions, called on its storage without HTTP: how far the
+    /// holds over HTTP are from their database work, which is more than the one-row update
+    /// above (the reservation, the seat claims, the seat count, the spent queue entry).
+    static func holdTransactions(_ store: any ReservationStore, _ requests: [HoldRequest], concurrency: Int) async throws -> Double {
+        try await perSecond(count: requests.count, concurrency: concurrency) { seat in
+            _ = try await store.hold(requests[seat - 1], now: Date(), idempotency: nil)
+        }
+    }
+
     /// The baseline's one statement on PostgreSQL.
     private struct ClaimSeat: PostgresPreparedStatement {
         static let sql = "UPDATE baseline_seats SET holder = $1 WHERE seat_no = $1 AND holder IS NULL RETURNING seat_no"

@@ -120,14 +120,42 @@ struct Scenarios {
                     path: directory.appendingPathComponent("baseline-\(UUID().uuidString).sqlite").path, seats: seats,
                     concurrency: settings.concurrency)
             }
+            let transactions = try await holdTransactions(api, database, seats: seats)
             figure(
                 "holds", "holds/s", holds.perSecond, "holds/s", baseline: ("DB row-lock txn/s", baseline),
                 target: "≥ 0.6 × DB", met: holds.perSecond >= 0.6 * baseline)
+            figure(
+                "holds", "holds/s vs their own transaction", holds.perSecond, "holds/s",
+                baseline: ("hold txn/s, no HTTP", transactions))
             latencies("holds", "hold", holds)
             let remaining = try await database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)")
             figure("holds", "holds not 201", Double(holds.requests - holds.count(201)), "responses", target: "0", met: holds.count(201) == seats)
             if holds.count(201) != seats { print("  statuses: \(holds.statuses); server log:\n\(server.logTail)") }
             figure("holds", "remaining seats after", Double(remaining), "seats", target: "0", met: remaining == 0)
+        }
+    }
+
+    /// The service's hold transaction called directly on its storage, at the same concurrency,
+    /// for as many other users and seats of a second schedule.
+    private func holdTransactions(_ api: SaleAPI, _ database: ScenarioDatabase, seats: Int) async throws -> Double {
+        let (_, schedule) = try await api.createSchedule(seats: seats, price: 100)
+        let users = (1...seats).map { Int64(1_500_000 + $0) }
+        let (_, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
+        let codec = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: secret))
+        let requests = try users.indices.map { index in
+            guard let ticket = codec.decode(tokens[index]) else { throw BenchError("unreadable queue token") }
+            return HoldRequest(
+                userID: users[index], selection: try SeatSelection(scheduleID: Int64(schedule), seatNumbers: [index + 1], maxSeats: 1),
+                queueSeq: ticket.seq, holdDuration: .seconds(3600))
+        }
+        let store = try await database.openStorage(poolSize: settings.poolSize)
+        do {
+            let perSecond = try await DatabaseBaseline.holdTransactions(store, requests, concurrency: settings.concurrency)
+            await store.close()
+            return perSecond
+        } catch {
+            await store.close()
+            throw error
         }
     }
 

@@ -32,6 +32,13 @@ public struct HoldRequest: Sendable, Equatable {
     /// The active queue entry the hold spends.
     public var queueSeq: Int64
     public var holdDuration: Duration
+
+    public init(userID: Int64, selection: SeatSelection, queueSeq: Int64, holdDuration: Duration) {
+        self.userID = userID
+        self.selection = selection
+        self.queueSeq = queueSeq
+        self.holdDuration = holdDuration
+    }
 }
 
 /// A seat another user's live reservation has: whose, and the hold's deadline unless paid.
