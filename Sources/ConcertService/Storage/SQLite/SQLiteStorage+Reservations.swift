@@ -15,27 +15,19 @@ extension SQLiteStorage {
                 // SQLite has no array binding: the seats go in as a JSON array, so every statement
                 // of a hold has fixed text and comes from the statement cache.
                 let seatList = selection.seatNumbers.map(String.init).joined(separator: ",")
-                let seatArray = "[\(seatList)]"
-                let seats = try Row.fetchAll(
+                let wanted = try Row.fetchAll(
                     db.cachedStatement(sql: """
-                        SELECT seat_no, grade, price FROM seats
-                        WHERE schedule_id = ? AND seat_no IN (SELECT value FROM json_each(?)) ORDER BY seat_no
+                        SELECT s.seat_no, s.grade, s.price, r.* FROM seats s
+                        LEFT JOIN seat_claims c ON c.schedule_id = s.schedule_id AND c.seat_no = s.seat_no AND c.live = 1
+                        LEFT JOIN reservations r ON r.id = c.reservation_id
+                        WHERE s.schedule_id = ? AND s.seat_no IN (SELECT value FROM json_each(?)) ORDER BY s.seat_no
                         """),
-                    arguments: [schedule.id, seatArray]
-                ).map { Seat(seatNo: $0["seat_no"], grade: $0["grade"], price: $0["price"]) }
+                    arguments: [schedule.id, "[\(seatList)]"])
                 let hold = try NewHold(
-                    userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
-
-                try Self.expireLapsedHolds(db, claiming: seatArray, scheduleID: schedule.id, now: now)
-                if let taken = try Int.fetchOne(
-                    db.cachedStatement(sql: """
-                        SELECT seat_no FROM seat_claims
-                        WHERE schedule_id = ? AND seat_no IN (SELECT value FROM json_each(?)) AND live = 1 ORDER BY seat_no
-                        """),
-                    arguments: [schedule.id, seatArray])
-                {
-                    throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(schedule.id) is already held or sold.")
-                }
+                    userID: request.userID, selection: selection,
+                    seats: wanted.map { Seat(seatNo: $0["seat_no"], grade: $0["grade"], price: $0["price"]) },
+                    now: now, holdDuration: request.holdDuration)
+                try Self.requireFree(wanted, in: db, scheduleID: schedule.id, now: now)
 
                 try db.cachedStatement(
                     sql: """
@@ -165,18 +157,19 @@ extension SQLiteStorage {
         }
     }
 
-    /// Holds past their deadline that still claim any of the seats (a JSON array) are expired first, so
-    /// their seats count as free (flow 7) even before the sweeper gets to them.
-    private static func expireLapsedHolds(_ db: Database, claiming seatArray: String, scheduleID: Int64, now: Date) throws {
-        let lapsed = try Row.fetchAll(
-            db.cachedStatement(sql: """
-                SELECT DISTINCT r.* FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
-                WHERE c.schedule_id = ? AND c.seat_no IN (SELECT value FROM json_each(?)) AND c.live = 1
-                  AND r.state = 'pending' AND r.hold_expires_at <= ?
-                """),
-            arguments: [scheduleID, seatArray, now.millis]
-        ).map(reservation(from:))
-        for reservation in lapsed {
+    /// Each wanted seat (a row with the reservation whose live claim it has, if any) must be
+    /// free. A hold past its deadline no longer counts (flow 7): it is expired here, before the
+    /// sweeper gets to it, and its seats are free again.
+    private static func requireFree(_ wanted: [Row], in db: Database, scheduleID: Int64, now: Date) throws {
+        var lapsed: [Int64: Reservation] = [:]
+        for row in wanted where (row["id"] as Int64?) != nil {
+            let claimant = reservation(from: row)
+            guard claimant.isLapsed(at: now) else {
+                throw ServiceError(.seatUnavailable, "Seat \(row["seat_no"] as Int) of schedule \(scheduleID) is already held or sold.")
+            }
+            lapsed[claimant.id] = claimant
+        }
+        for reservation in lapsed.values.sorted(by: { $0.id < $1.id }) {
             try release(db, reservation, to: .expired, now: now)
         }
     }
