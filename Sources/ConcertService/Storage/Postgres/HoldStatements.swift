@@ -2,17 +2,10 @@ import Foundation
 import PostgresNIO
 
 /// The statements of a hold, the busiest write of an on-sale minute, as prepared statements:
-/// each connection parses and plans them once instead of once per hold, which was half of
-/// the database's work per hold. Every seat lookup leads with the seat (see migration v3), so
+/// each connection parses and plans them once (with the generic plans its requests use, see
+/// `PostgresStorage.init`) instead of once per hold, which was half of the database's work. Every seat lookup leads with the seat (see migration v3), so
 /// the plan PostgreSQL keeps for all values cannot turn into a scan of the schedule.
 enum HoldStatements {
-    /// Run first in a hold's transaction. PostgreSQL plans a prepared statement anew for each
-    /// execution while that looks cheaper than its one generic plan; for `Context` it always
-    /// did (a generic plan counts on 10 seats in `$5`, a fresh one on the 1 or 2 given), and that
-    /// planning was a third of the database's work per hold. The generic plan uses the same
-    /// indexes, so the hold's statements keep it; `LOCAL` ends the setting with the transaction.
-    static let useGenericPlans: PostgresQuery = "SET LOCAL plan_cache_mode = force_generic_plan"
-
     /// What the rules need, in one round trip: the schedule, whether the queue entry was spent
     /// (it is deleted here), the holds past their deadline on these seats (locked), and the
     /// wanted seats with their prices. The row is read by `PostgresStorage.holdContext(from:)`.

@@ -4,7 +4,6 @@ import PostgresNIO
 extension PostgresStorage {
     public func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
         try await transaction { connection in
-            try await connection.rows(HoldStatements.useGenericPlans, logger: logger)
             return try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
                 let selection = request.selection
                 let seatNumbers = selection.seatNumbers.map(Int64.init)
@@ -114,7 +113,7 @@ extension PostgresStorage {
     }
 
     public func forgetIdempotencyKeys(before cutoff: Date) async throws {
-        _ = try await rows("DELETE FROM idempotency_keys WHERE created_at < \(cutoff.millis)")
+        _ = try await rows("DELETE FROM idempotency_keys WHERE created_at < \(cutoff.millis)", on: background)
     }
 
     // MARK: Steps of the transactions above

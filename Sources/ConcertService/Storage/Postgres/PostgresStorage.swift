@@ -25,10 +25,19 @@ public final class PostgresStorage: Storage {
     public init(url: String, poolSize: Int, lockTimeout: Duration, logger: Logger) async throws {
         var configuration = try PostgresURL.parse(url)
         configuration.options.additionalStartupParameters.append(("lock_timeout", "\(Int(lockTimeout.seconds * 1000))"))
+        var backgroundConfiguration = configuration
+        backgroundConfiguration.options.maximumConnections = 2
+        let background = PostgresClient(configuration: backgroundConfiguration, backgroundLogger: logger)
+        // Requests run statements keyed by ids, over and over. PostgreSQL plans a prepared
+        // statement anew for each execution while that looks cheaper than its one generic
+        // plan; for the hold's `Context` it always did (the generic plan counts on 10 seats in
+        // an array, a fresh one on the 1 or 2 given), and that planning was a third of the
+        // database's work per hold. The generic plans use the same indexes. The background
+        // tasks keep fresh plans: their ranges (`seq > $1`, `hold_expires_at <= $1`) are
+        // selective only for the values at hand.
+        configuration.options.additionalStartupParameters.append(("plan_cache_mode", "force_generic_plan"))
         configuration.options.maximumConnections = poolSize
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        configuration.options.maximumConnections = 2
-        let background = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.background = background
         self.logger = logger
@@ -89,10 +98,10 @@ public final class PostgresStorage: Storage {
         try await Self.translatingErrors { try await client.withConnection { try await body($0) } }
     }
 
-    /// One statement, outside a transaction.
+    /// One statement, outside a transaction (on `pool`, the request pool by default).
     @discardableResult
-    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await Self.translatingErrors { try await client.query(query, logger: logger).collect() }
+    func rows(_ query: PostgresQuery, on pool: PostgresClient? = nil) async throws -> [PostgresRow] {
+        try await Self.translatingErrors { try await (pool ?? client).query(query, logger: logger).collect() }
     }
 
     @discardableResult
