@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import ConcertService
@@ -69,5 +70,123 @@ import Testing
         inFlight.finish(try selection([1, 2]))
         #expect(try await waiter.value, "seat 2 is free once the first hold finished")
         await inFlight.waitForAFinish(try selection([1]))  // nothing in flight on seat 1: returns at once
+    }
+}
+
+/// Which of a crowd's holds reach the database, on a real SQLite store.
+@Suite struct HotSeatCrowdTests {
+    /// Counts the calls the service makes to the store it wraps.
+    final class CountingStore: ReservationStore {
+        let store: any ReservationStore
+        let holds = Atomic(0)
+        let reads = Atomic(0)
+
+        init(_ store: any ReservationStore) { self.store = store }
+
+        func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+            holds.add(1, ordering: .relaxed)
+            return try await store.hold(request, now: now, idempotency: idempotency)
+        }
+        func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
+            reads.add(1, ordering: .relaxed)
+            return try await store.seatTakenByOthers(selection, userID: userID, now: now)
+        }
+        func pay(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+            try await store.pay(reservationID: reservationID, userID: userID, now: now, idempotency: idempotency)
+        }
+        func cancel(reservationID: Int64, userID: Int64, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+            try await store.cancel(reservationID: reservationID, userID: userID, now: now, idempotency: idempotency)
+        }
+        func reservations(userID: Int64) async throws -> [Reservation] { try await store.reservations(userID: userID) }
+        func reservation(id: Int64, userID: Int64) async throws -> Reservation? { try await store.reservation(id: id, userID: userID) }
+        func releaseLapsedHolds(now: Date, limit: Int) async throws -> Int { try await store.releaseLapsedHolds(now: now, limit: limit) }
+        func forgetIdempotencyKeys(before cutoff: Date) async throws { try await store.forgetIdempotencyKeys(before: cutoff) }
+    }
+
+    /// A real SQLite store with one 10-seat schedule on sale and users 1 to 31 admitted.
+    struct Sale {
+        let storage: SQLiteStorage
+        let path: String
+        let schedule: Int64
+        let queue: QueueService
+        let tokens: [Int64: String]
+        let now = Date()
+
+        init() async throws {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("concert-crowd-\(UUID().uuidString).sqlite").path
+            storage = try SQLiteStorage(path: path)
+            let performance = try await storage.createPerformance(
+                try NewPerformance(title: "Crowd", performer: "Crowd", description: "Crowd"), now: now)
+            schedule = try await storage.createSchedule(
+                try NewSchedule(
+                    startsAt: now.addingTimeInterval(86_400), saleOpensAt: now.addingTimeInterval(-60),
+                    saleClosesAt: now.addingTimeInterval(86_000), groups: [SeatGroup(grade: "R", count: 10, price: 100)]),
+                performanceID: performance.id, now: now
+            ).id
+            queue = QueueService(
+                store: storage, codec: QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: "crowd-test")),
+                policy: AdmissionPolicy(tick: .milliseconds(100), admitPerTick: 100, maxActive: 0, activeDuration: .seconds(3600)),
+                instanceID: "crowd")
+            var tokens: [Int64: String] = [:]
+            for user in Int64(1)...31 { tokens[user] = try await queue.join(userID: user, now: now).token }
+            self.tokens = tokens
+            try await queue.tick(now: now)
+        }
+
+        /// The reservations of one service instance, counting what it asks the store.
+        func instance() -> (ReservationService, CountingStore) {
+            let store = CountingStore(storage)
+            return (ReservationService(store: store, queue: queue, holdDuration: .seconds(600), maxSeatsPerHold: 4), store)
+        }
+
+        /// The error code `user`'s hold of `seat` gets, or nil when it succeeds.
+        func hold(_ reservations: ReservationService, user: Int64, seat: Int, at date: Date) async -> ErrorCode? {
+            do {
+                _ = try await reservations.hold(
+                    Identity(userID: user, isAdmin: false), queueToken: tokens[user], scheduleID: schedule, seatNumbers: [seat],
+                    idempotency: nil, now: date)
+                return nil
+            } catch {
+                return (error as? ServiceError)?.code ?? .internalError
+            }
+        }
+
+        func close() async {
+            await storage.close()
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    /// Once the 2-second memory of a claim is over, a crowd wanting that seat again (fans with a
+    /// stale seat map) is answered after one lock-free read, without a single hold transaction.
+    @Test func aCrowdForASeatSeenTakenReadsOnceAndNeverTriesTheTransaction() async throws {
+        let sale = try await Sale()
+        let (reservations, store) = sale.instance()
+        #expect(await sale.hold(reservations, user: 1, seat: 7, at: sale.now) == nil)
+        let later = sale.now.addingTimeInterval(3)
+        let refusals = await withTaskGroup(of: ErrorCode?.self) { group in
+            for user in Int64(2)...31 {
+                group.addTask { await sale.hold(reservations, user: user, seat: 7, at: later) }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(refusals == Array(repeating: .seatUnavailable, count: 30))
+        #expect(store.holds.load(ordering: .relaxed) == 1, "only user 1's hold ran the transaction")
+        #expect(store.reads.load(ordering: .relaxed) == 1)
+        await sale.close()
+    }
+
+    /// A hold that lost its seat to another instance's hold learns who has it, so the next
+    /// hold of that seat through this instance is refused from memory.
+    @Test func aHoldThatLostItsSeatTeachesTheNextOne() async throws {
+        let sale = try await Sale()
+        let (one, _) = sale.instance()
+        let (two, store) = sale.instance()
+        #expect(await sale.hold(one, user: 1, seat: 7, at: sale.now) == nil)
+        #expect(await sale.hold(two, user: 2, seat: 7, at: sale.now) == .seatUnavailable)
+        #expect(await sale.hold(two, user: 3, seat: 7, at: sale.now) == .seatUnavailable)
+        #expect(store.holds.load(ordering: .relaxed) == 1, "user 3 was refused from memory")
+        #expect(store.reads.load(ordering: .relaxed) == 1)
+        await sale.close()
     }
 }

@@ -4,9 +4,9 @@ import Synchronization
 /// hold at a time to the database instead of all of them.
 ///
 /// A hold that wants a seat already in flight waits for that hold to finish and then looks
-/// again: usually it has succeeded and `RecentClaims` answers 409 at once; if it failed, the
-/// next one goes (and, finding the seat taken, tells `RecentClaims` by whom). Holds of other
-/// seats never wait. A waiting hold holds nothing, so waits cannot form a cycle.
+/// again: usually it has succeeded, or found the seat taken and told `RecentClaims` by whom,
+/// and `RecentClaims` answers 409 at once; otherwise the next one goes. Holds of other seats
+/// never wait. A waiting hold holds nothing, so waits cannot form a cycle.
 final class HoldsInFlight: Sendable {
     private struct SeatKey: Hashable {
         var scheduleID: Int64

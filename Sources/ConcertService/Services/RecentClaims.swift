@@ -34,6 +34,14 @@ final class RecentClaims: Sendable {
         }
     }
 
+    /// Whether a seat of `selection` was seen held by someone, however long ago (until the
+    /// memory starts over): a hint that a lock-free read is worth making before a transaction.
+    func sawClaimed(in selection: SeatSelection) -> Bool {
+        claims.withLock { claims in
+            selection.seatNumbers.contains { claims[SeatKey(scheduleID: selection.scheduleID, seatNo: $0)] != nil }
+        }
+    }
+
     /// Remembers a hold just made, for the moment or until its deadline, whichever is sooner.
     func remember(_ hold: Reservation, at now: Date) {
         remember(hold.seatNumbers, of: hold.scheduleID, heldBy: hold.userID, until: hold.holdExpiresAt, at: now)

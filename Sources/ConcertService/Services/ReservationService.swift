@@ -30,10 +30,11 @@ public struct ReservationService: Sendable {
         let selection = try SeatSelection(scheduleID: scheduleID, seatNumbers: seatNumbers, maxSeats: maxSeatsPerHold)
         let request = HoldRequest(userID: identity.userID, selection: selection, queueSeq: ticket.seq, holdDuration: holdDuration)
         // Fast refusal when many want one seat: one hold per seat at a time goes to the database
-        // from this instance, and the others hear 409 from memory once it has succeeded. When
-        // it failed (another instance, or a moment ago, took the seat), the next one reads who
-        // has the seat without locks and remembers it for the rest of the crowd. A hold nobody
-        // else wanted goes straight to the transaction, which decides everything alone.
+        // from this instance; the others wait for it, then hear 409 from memory. Memory learns
+        // the hold just made, or who has the seat, read without locks by a hold that lost it,
+        // or before trying by one that waited or wants a seat seen taken before (the crowd of a
+        // stale seat map). A hold nobody else wanted goes straight to the transaction, which
+        // decides everything alone.
         let admitted = queue.refusal(for: ticket, now: now) == nil
         var crowded = false
         while true {
@@ -45,7 +46,9 @@ public struct ReservationService: Sendable {
             await holdsInFlight.waitForAFinish(selection)
         }
         defer { holdsInFlight.finish(selection) }
-        if admitted, crowded, let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now) {
+        if admitted, crowded || recentClaims.sawClaimed(in: selection),
+            let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now)
+        {
             recentClaims.remember(taken, of: scheduleID, at: now)
             throw seatUnavailable(taken.seatNo, scheduleID)
         }
@@ -62,6 +65,11 @@ public struct ReservationService: Sendable {
         } catch let error as ServiceError where error.code == .queueTokenExpired {
             throw queue.refusal(for: ticket, now: now) ?? error
         } catch let error as ServiceError where error.code == .seatUnavailable {
+            // Lost to a hold made through another instance or earlier: learn who has the seat
+            // before the next hold of it may go, or a crowd would fail the transaction in turn.
+            if let taken = try? await store.seatTakenByOthers(selection, userID: identity.userID, now: now) {
+                recentClaims.remember(taken, of: scheduleID, at: now)
+            }
             holdConflictsCounter.increment()
             throw error
         }
