@@ -2,9 +2,10 @@ import Foundation
 import PostgresNIO
 
 /// The statements of a hold, the busiest write of an on-sale minute, as prepared statements:
-/// each connection parses and plans them once (with the generic plans its requests use, see
-/// `PostgresStorage.init`) instead of once per hold, which was half of the database's work. Every seat lookup leads with the seat (see migration v3), so
-/// the plan PostgreSQL keeps for all values cannot turn into a scan of the schedule.
+/// each connection parses and plans them once (the generic plans of `PostgresStorage.init`)
+/// instead of once per hold, which was half of the database's work. Every seat lookup leads
+/// with the seat (see migration v3), so the plan PostgreSQL keeps for all values cannot turn
+/// into a scan of the schedule.
 enum HoldStatements {
     /// What the rules need, in one round trip: the schedule, whether the queue entry was spent
     /// (it is deleted here), the holds past their deadline on these seats (locked), and the
