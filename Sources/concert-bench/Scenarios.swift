@@ -34,6 +34,9 @@ struct Scenarios {
         _ body: (SaleAPI, BenchServer, ScenarioDatabase) async throws -> Void
     ) async throws {
         print("\n[\(backend.rawValue)] \(name)")
+        // What earlier scenarios wrote is flushed now, not by the kernel's background writeback
+        // (30 s later) in the middle of this scenario's measurements.
+        sync()
         let database = try await ScenarioDatabase.create(backend, directory: directory, postgresURL: postgresURL, name: name)
         let server = try BenchServer(
             database: database, secret: secret,
