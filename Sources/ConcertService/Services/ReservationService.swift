@@ -32,21 +32,18 @@ public struct ReservationService: Sendable {
         // Fast refusal when many want one seat: one hold per seat at a time goes to the database
         // from this instance; the others wait for it, then hear 409 from memory. Memory learns
         // the hold just made, or who has the seat, read without locks by a hold that lost it,
-        // or before trying by one that waited or wants a seat seen taken before (the crowd of a
-        // stale seat map). A hold nobody else wanted goes straight to the transaction, which
-        // decides everything alone.
+        // or before trying by one that wants a seat seen taken before (the crowd of a stale
+        // seat map). Any other hold goes straight to the transaction, which decides alone.
         let admitted = queue.refusal(for: ticket, now: now) == nil
-        var crowded = false
         while true {
             if admitted, let taken = recentClaims.seatTaken(in: selection, byOtherThan: identity.userID, at: now) {
                 throw seatUnavailable(taken, scheduleID)
             }
             if holdsInFlight.start(selection) { break }
-            crowded = true
             await holdsInFlight.waitForAFinish(selection)
         }
         defer { holdsInFlight.finish(selection) }
-        if admitted, crowded || recentClaims.sawClaimed(in: selection),
+        if admitted, recentClaims.sawClaimed(in: selection),
             let taken = try await store.seatTakenByOthers(selection, userID: identity.userID, now: now)
         {
             recentClaims.remember(taken, of: scheduleID, at: now)

@@ -4,7 +4,7 @@ import PostgresNIO
 extension PostgresStorage {
     public func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
         try await transaction { connection in
-            return try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
+            try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
                 let selection = request.selection
                 let seatNumbers = selection.seatNumbers.map(Int64.init)
                 let context = HoldStatements.Context(
