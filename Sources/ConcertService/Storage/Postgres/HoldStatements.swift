@@ -105,6 +105,61 @@ enum HoldStatements {
         }
     }
 
+    /// The whole hold in one statement, outside a transaction, for a hold whose rules already
+    /// passed against the schedule's `SaleLayout`: it spends the queue entry, inserts the
+    /// reservation and its claims, and counts the seats. A seat with a live claim, even one
+    /// past its deadline, fails the claim's unique index, which undoes the whole statement; an
+    /// entry that was spent or ran out inserts nothing. Either way no row comes back and the
+    /// transaction above decides. Answers the new reservation's id.
+    struct QuickHold: PostgresPreparedStatement {
+        static let sql = """
+            WITH spent AS (
+                DELETE FROM queue_entries WHERE seq = $1 AND user_id = $2 AND active_until > $3 RETURNING seq
+            ), reservation AS (
+                INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
+                                          hold_expires_at, created_at, updated_at)
+                SELECT $2, $4, 'pending', $5, $6, $7, $8, $3, $3 FROM spent
+                RETURNING id
+            ), claimed AS (
+                INSERT INTO seat_claims (reservation_id, schedule_id, seat_no)
+                SELECT reservation.id, $4, seat_no FROM reservation, unnest($9::bigint[]) AS seat_no ORDER BY seat_no
+                RETURNING seat_no
+            ), counted AS (  -- last, after the claims (see `Claim`)
+                UPDATE schedule_seat_counts SET taken = taken + $6
+                WHERE schedule_id = $4 AND shard = \(PostgresStorage.shardOfThisConnection)
+                  AND (SELECT COUNT(*) FROM claimed) = $6
+            )
+            SELECT id FROM reservation
+            """
+        typealias Row = Int64
+
+        var queueSeq: Int64
+        var userID: Int64
+        var now: Int64
+        var scheduleID: Int64
+        var seatNumbers: [Int64]
+        var totalPrice: Int64
+        var holdExpiresAt: Int64
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 9)
+            bindings.append(queueSeq)
+            bindings.append(userID)
+            bindings.append(now)
+            bindings.append(scheduleID)
+            bindings.append(seatNumbers.map(String.init).joined(separator: ","))
+            bindings.append(Int64(seatNumbers.count))
+            bindings.append(totalPrice)
+            bindings.append(holdExpiresAt)
+            bindings.append(seatNumbers)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int64 {
+            try row.decode(Int64.self)
+        }
+    }
+
     /// The first seat of a selection that another user's live reservation has now; no locks.
     struct SeatTakenByOthers: PostgresPreparedStatement {
         static let sql = """

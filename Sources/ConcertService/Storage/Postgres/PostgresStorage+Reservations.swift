@@ -3,7 +3,10 @@ import PostgresNIO
 
 extension PostgresStorage {
     public func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
-        try await transaction { connection in
+        if idempotency == nil, let reservation = try await quickHold(request, now: now) {
+            return Idempotent(value: reservation, replayed: false)
+        }
+        return try await transaction { connection in
             try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
                 let selection = request.selection
                 let seatNumbers = selection.seatNumbers.map(Int64.init)
@@ -37,6 +40,59 @@ extension PostgresStorage {
                     createdAt: Date(millis: now.millis))
             }
         }
+    }
+
+    /// The common hold, free seats and an active queue entry, in one round trip instead of the
+    /// transaction's four. Nil when it could not tell: the rules refuse the hold, a seat has a
+    /// claim (perhaps a lapsed one), or the entry is gone; the transaction then decides, and
+    /// names the reason. Holds with an idempotency key always take the transaction, which
+    /// records their result.
+    private func quickHold(_ request: HoldRequest, now: Date) async throws -> Reservation? {
+        let selection = request.selection
+        guard
+            let layout = try await layouts.layout(of: selection.scheduleID, load: { [self] in
+                try await saleLayout(of: selection.scheduleID)
+            }),
+            (try? layout.schedule.checkHold(of: selection, at: now)) != nil,
+            let hold = try? NewHold(
+                userID: request.userID, selection: selection, seats: layout.seats(selection.seatNumbers), now: now,
+                holdDuration: request.holdDuration)
+        else { return nil }
+        let statement = HoldStatements.QuickHold(
+            queueSeq: request.queueSeq, userID: request.userID, now: now.millis, scheduleID: selection.scheduleID,
+            seatNumbers: selection.seatNumbers.map(Int64.init), totalPrice: hold.totalPrice,
+            holdExpiresAt: hold.holdExpiresAt.millis)
+        let reservationID: Int64?
+        do {
+            reservationID = try await Self.translatingErrors { try await client.execute(statement, logger: logger).collected().first }
+        } catch let error as PSQLError where ["23505", "23503"].contains(error.serverInfo?[.sqlState]) {
+            return nil  // unique_violation (a seat is claimed), foreign_key_violation (no such seat)
+        }
+        return reservationID.map { id in
+            Reservation(
+                id: id, userID: hold.userID, scheduleID: selection.scheduleID, seatNumbers: selection.seatNumbers,
+                state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
+                createdAt: Date(millis: now.millis))
+        }
+    }
+
+    /// A schedule's sale layout, read from its seats in order.
+    private func saleLayout(of scheduleID: Int64) async throws -> SaleLayout? {
+        let rows = try await rows(
+            """
+            SELECT s.id, s.performance_id, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.total_seats, t.seat_no, t.grade, t.price
+            FROM schedules s JOIN seats t ON t.schedule_id = s.id WHERE s.id = \(scheduleID) ORDER BY t.seat_no
+            """)
+        guard let first = rows.first else { return nil }
+        let (id, performanceID, startsAt, opensAt, closesAt, total) = try first.decode((Int64, Int64, Int64, Int64, Int64, Int64).self)
+        let schedule = Schedule(
+            id: id, performanceID: performanceID, startsAt: Date(millis: startsAt), saleOpensAt: Date(millis: opensAt),
+            saleClosesAt: Date(millis: closesAt), totalSeats: Int(total), remainingSeats: 0)
+        let seats = try rows.map { row in
+            let (_, _, _, _, _, _, seatNo, grade, price) = try row.decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64, String, Int64).self)
+            return Seat(seatNo: Int(seatNo), grade: grade, price: price)
+        }
+        return SaleLayout(schedule: schedule, seats: seats)
     }
 
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {

@@ -18,6 +18,8 @@ public final class PostgresStorage: Storage {
     private let runner: Task<Void, Never>
     /// Writes queue joins in batches (see `joinQueue`).
     let joins: QueueJoinBatcher
+    /// What holds check before the database (see `quickHold`).
+    let layouts = SaleLayouts()
     let logger: Logger
 
     /// Connects to `url`, and brings the schema up to date. Opens up to `poolSize` connections
