@@ -103,7 +103,7 @@ import Testing
         }
     }
 
-    /// Forty users each want two seats that overlap their neighbours' pairs, all at once,
+    /// A hundred users each want two seats that overlap their neighbours' pairs, all at once,
     /// through two instances (so each instance's memory of claims knows only half): a hold
     /// gets both its seats or neither, and a refused one leaves its queue token active.
     @Test(arguments: Backend.all)
@@ -112,8 +112,8 @@ import Testing
         let second = try await TestService(sharingDatabaseOf: first)
         try await first.run { one in
             try await second.run { two in
-                let schedule = try await one.createSchedule(seats: [("R", 41, 100)])
-                let users = Array(Int64(4200)..<4240)
+                let schedule = try await one.createSchedule(seats: [("R", 101, 100)])
+                let users = Array(Int64(4200)..<4300)
                 let api: @Sendable (Int64) -> TestDriver = { user in user % 2 == 0 ? one : two }
                 let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
                     for user in users { group.addTask { (user, try await api(user).admittedToken(user: user)) } }

@@ -105,34 +105,9 @@ enum HoldStatements {
         }
     }
 
-    /// The whole hold in one statement, outside a transaction, for a hold whose rules already
-    /// passed against the schedule's `SaleLayout`: it spends the queue entry, inserts the
-    /// reservation and its claims, and counts the seats. A seat with a live claim, even one
-    /// past its deadline, fails the claim's unique index, which undoes the whole statement; an
-    /// entry that was spent or ran out inserts nothing. Either way no row comes back and the
-    /// transaction above decides. Answers the new reservation's id.
-    struct QuickHold: PostgresPreparedStatement {
-        static let sql = """
-            WITH spent AS (
-                DELETE FROM queue_entries WHERE seq = $1 AND user_id = $2 AND active_until > $3 RETURNING seq
-            ), reservation AS (
-                INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
-                                          hold_expires_at, created_at, updated_at)
-                SELECT $2, $4, 'pending', $5, $6, $7, $8, $3, $3 FROM spent
-                RETURNING id
-            ), claimed AS (
-                INSERT INTO seat_claims (reservation_id, schedule_id, seat_no)
-                SELECT reservation.id, $4, seat_no FROM reservation, unnest($9::bigint[]) AS seat_no ORDER BY seat_no
-                RETURNING seat_no
-            ), counted AS (  -- last, after the claims (see `Claim`)
-                UPDATE schedule_seat_counts SET taken = taken + $6
-                WHERE schedule_id = $4 AND shard = \(PostgresStorage.shardOfThisConnection)
-                  AND (SELECT COUNT(*) FROM claimed) = $6
-            )
-            SELECT id FROM reservation
-            """
-        typealias Row = Int64
-
+    /// A hold whose rules already passed against its schedule's `SaleLayout`, to be written by
+    /// `QuickHolds`.
+    struct QuickHold: Sendable {
         var queueSeq: Int64
         var userID: Int64
         var now: Int64
@@ -140,23 +115,72 @@ enum HoldStatements {
         var seatNumbers: [Int64]
         var totalPrice: Int64
         var holdExpiresAt: Int64
+    }
+
+    /// Whole holds, a batch in one statement outside a transaction: each spends its queue
+    /// entry, inserts its reservation and claims, and counts its seats. A hold that would need
+    /// a decision (a seat with a live claim, even a lapsed one; an entry spent or run out)
+    /// writes nothing and comes back without a row, for the transaction to decide. A seat
+    /// claimed by a concurrent statement fails the claims' unique index, which undoes the whole
+    /// batch. Answers (user id, reservation id) per hold written; one hold per user.
+    struct QuickHolds: PostgresPreparedStatement {
+        static let sql = """
+            WITH hold AS (
+                SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[],
+                                     $7::bigint[], $8::bigint[])
+                    AS h (seq, user_id, at, schedule_id, seat_numbers, seat_count, total_price, hold_expires_at)
+            ), wanted AS (
+                SELECT * FROM unnest($9::bigint[], $10::bigint[]) AS w (user_id, seat_no)
+            ), free AS (  -- LIMIT keeps each lookup by seat, however few claims the plan was made for
+                SELECT * FROM hold h WHERE NOT EXISTS (
+                    SELECT 1 FROM wanted w, LATERAL (
+                        SELECT 1 FROM seat_claims c
+                        WHERE c.seat_no = w.seat_no AND c.schedule_id = h.schedule_id AND c.live = 1 LIMIT 1
+                    ) claim
+                    WHERE w.user_id = h.user_id)
+            ), spent AS (
+                DELETE FROM queue_entries q USING free h
+                WHERE q.seq = h.seq AND q.user_id = h.user_id AND q.active_until > h.at
+                RETURNING h.*
+            ), reservation AS (
+                INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
+                                          hold_expires_at, created_at, updated_at)
+                SELECT user_id, schedule_id, 'pending', seat_numbers, seat_count, total_price, hold_expires_at, at, at FROM spent
+                RETURNING id, user_id, schedule_id
+            ), claimed AS (
+                INSERT INTO seat_claims (reservation_id, schedule_id, seat_no)
+                SELECT r.id, r.schedule_id, w.seat_no FROM reservation r JOIN wanted w ON w.user_id = r.user_id
+                ORDER BY r.schedule_id, w.seat_no
+                RETURNING schedule_id
+            ), counted AS (  -- last, after the claims (see `Claim`)
+                UPDATE schedule_seat_counts c SET taken = c.taken + n.seats
+                FROM (SELECT schedule_id, COUNT(*) AS seats FROM claimed GROUP BY schedule_id) n
+                WHERE c.schedule_id = n.schedule_id AND c.shard = \(PostgresStorage.shardOfThisConnection)
+            )
+            SELECT user_id, id FROM reservation
+            """
+        typealias Row = (userID: Int64, reservationID: Int64)
+
+        var holds: [QuickHold]
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 9)
-            bindings.append(queueSeq)
-            bindings.append(userID)
-            bindings.append(now)
-            bindings.append(scheduleID)
-            bindings.append(seatNumbers.map(String.init).joined(separator: ","))
-            bindings.append(Int64(seatNumbers.count))
-            bindings.append(totalPrice)
-            bindings.append(holdExpiresAt)
-            bindings.append(seatNumbers)
+            var bindings = PostgresBindings(capacity: 10)
+            bindings.append(holds.map(\.queueSeq))
+            bindings.append(holds.map(\.userID))
+            bindings.append(holds.map(\.now))
+            bindings.append(holds.map(\.scheduleID))
+            bindings.append(holds.map { $0.seatNumbers.map(String.init).joined(separator: ",") })
+            bindings.append(holds.map { Int64($0.seatNumbers.count) })
+            bindings.append(holds.map(\.totalPrice))
+            bindings.append(holds.map(\.holdExpiresAt))
+            bindings.append(holds.flatMap { hold in hold.seatNumbers.map { _ in hold.userID } })
+            bindings.append(holds.flatMap(\.seatNumbers))
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Int64 {
-            try row.decode(Int64.self)
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            let (userID, reservationID) = try row.decode((Int64, Int64).self)
+            return (userID, reservationID)
         }
     }
 

@@ -1,18 +1,33 @@
 import Foundation
 import PostgresNIO
 
+/// A queue join on its way to the database.
+///
+/// Every join takes the queue counter's row lock until its commit has reached the disk (that is
+/// what keeps seqs visible in order), so one join per transaction would cap an instance at one
+/// join per disk flush: joins are written in batches (`PostgresStorage.joins`), one flush each.
+struct QueueJoin: Sendable {
+    var userID: Int64
+    var joinedAt: Date
+
+    /// A bug: the write returned no seq for a join it was given.
+    struct Unwritten: Error {
+        var userID: Int64
+    }
+}
+
 extension PostgresStorage {
     public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
-        QueueEntry(seq: try await joins.join(userID: userID, at: now), userID: userID, activeUntil: nil)
+        QueueEntry(seq: try await joins.submit(QueueJoin(userID: userID, joinedAt: now)), userID: userID, activeUntil: nil)
     }
 
     /// One statement for a batch of joins: the counter's row lock is held until commit, so
     /// joins from all instances commit in seq order. Re-joining moves the user's one entry to
     /// the back; a user twice in the batch gets one entry, at the later place.
-    static func writeJoins(_ batch: [QueueJoinBatcher.Join], client: PostgresClient, logger: Logger) async throws -> [Int64: Int64] {
+    static func writeJoins(_ batch: [QueueJoin], client: PostgresClient, logger: Logger) async throws -> [Int64] {
         var seen = Set<Int64>()
         let joins = Array(batch.reversed().filter { seen.insert($0.userID).inserted }.reversed())
-        return try await translatingErrors {
+        let seqs: [Int64: Int64] = try await translatingErrors {
             try await client.query(
                 """
                 WITH batch AS (
@@ -30,6 +45,10 @@ extension PostgresStorage {
                 let (userID, seq) = try row.decode((Int64, Int64).self)
                 seqs[userID] = seq
             }
+        }
+        return try batch.map { join in
+            guard let seq = seqs[join.userID] else { throw QueueJoin.Unwritten(userID: join.userID) }
+            return seq
         }
     }
 

@@ -58,22 +58,36 @@ extension PostgresStorage {
                 userID: request.userID, selection: selection, seats: layout.seats(selection.seatNumbers), now: now,
                 holdDuration: request.holdDuration)
         else { return nil }
-        let statement = HoldStatements.QuickHold(
+        let quick = HoldStatements.QuickHold(
             queueSeq: request.queueSeq, userID: request.userID, now: now.millis, scheduleID: selection.scheduleID,
             seatNumbers: selection.seatNumbers.map(Int64.init), totalPrice: hold.totalPrice,
             holdExpiresAt: hold.holdExpiresAt.millis)
-        let reservationID: Int64?
-        do {
-            reservationID = try await Self.translatingErrors { try await client.execute(statement, logger: logger).collected().first }
-        } catch let error as PSQLError where ["23505", "23503"].contains(error.serverInfo?[.sqlState]) {
-            return nil  // unique_violation (a seat is claimed), foreign_key_violation (no such seat)
-        }
+        let reservationID = try await holdWrites.submit(quick)
         return reservationID.map { id in
             Reservation(
                 id: id, userID: hold.userID, scheduleID: selection.scheduleID, seatNumbers: selection.seatNumbers,
                 state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
                 createdAt: Date(millis: now.millis))
         }
+    }
+
+    /// Writes a batch of quick holds (`HoldStatements.QuickHolds`); answers each hold's
+    /// reservation id, or nil for the transaction to decide. A user's second hold in a batch,
+    /// and every hold of a batch that lost a seat to a concurrent one, go to the transaction.
+    static func writeQuickHolds(_ batch: [HoldStatements.QuickHold], client: PostgresClient, logger: Logger) async throws -> [Int64?] {
+        var seen = Set<Int64>()
+        let holds = batch.filter { seen.insert($0.userID).inserted }
+        let written: [Int64: Int64]? = try await translatingErrors {
+            do {
+                return try await client.execute(HoldStatements.QuickHolds(holds: holds), logger: logger).collected()
+                    .reduce(into: [:]) { written, row in written[row.userID] = row.reservationID }
+            } catch let error as PSQLError where ["23505", "23503", "40P01"].contains(error.serverInfo?[.sqlState]) {
+                return nil  // unique_violation, foreign_key_violation, deadlock_detected
+            }
+        }
+        guard let written else { return batch.map { _ in nil } }
+        var answered = Set<Int64>()
+        return batch.map { hold in answered.insert(hold.userID).inserted ? written[hold.userID] : nil }
     }
 
     /// A schedule's sale layout, read from its seats in order.

@@ -17,9 +17,10 @@ public final class PostgresStorage: Storage {
     let background: PostgresClient
     private let runner: Task<Void, Never>
     /// Writes queue joins in batches (see `joinQueue`).
-    let joins: QueueJoinBatcher
-    /// What holds check before the database (see `quickHold`).
+    let joins: WriteBatcher<QueueJoin, Int64>
+    /// What holds check before the database, and the batches that write them (see `quickHold`).
     let layouts = SaleLayouts()
+    let holdWrites: WriteBatcher<HoldStatements.QuickHold, Int64?>
     let logger: Logger
 
     /// Connects to `url`, and brings the schema up to date. Opens up to `poolSize` connections
@@ -43,7 +44,10 @@ public final class PostgresStorage: Storage {
         self.client = client
         self.background = background
         self.logger = logger
-        joins = QueueJoinBatcher { batch in try await Self.writeJoins(batch, client: client, logger: logger) }
+        joins = WriteBatcher(maxBatch: 1_000) { batch in try await Self.writeJoins(batch, client: client, logger: logger) }
+        holdWrites = WriteBatcher(maxBatch: 100, maxWriters: max(1, poolSize / 4)) { batch in
+            try await Self.writeQuickHolds(batch, client: client, logger: logger)
+        }
         runner = Task {
             await withDiscardingTaskGroup { group in
                 group.addTask { await client.run() }

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import ConcertService
+
+/// PostgreSQL's batch of quick holds (`HoldStatements.QuickHolds`), written directly: each hold
+/// in it is all or nothing, and those the statement cannot decide are left to the transaction
+/// without stopping the others.
+@Suite struct QuickHoldsTests {
+    @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
+    func aBatchWritesTheHoldsItCanAndLeavesTheRest() async throws {
+        let service = try await TestService(.postgres)
+        try await service.run { api in
+            let storage = try #require(service.system.storage as? PostgresStorage)
+            let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
+            // User 5101 holds seat 2 the usual way; users 5102 to 5105 are admitted.
+            #expect(try await api.hold(user: 5101, schedule: schedule, seats: [2]).status == .created)
+            var seqs: [Int64: Int64] = [:]
+            for user in Int64(5102)...5105 {
+                _ = try await api.admittedToken(user: user)
+                seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
+            }
+            let now = Date()
+            func quick(_ user: Int64, _ seats: [Int64], seq: Int64? = nil) -> HoldStatements.QuickHold {
+                HoldStatements.QuickHold(
+                    queueSeq: seq ?? seqs[user]!, userID: user, now: now.millis, scheduleID: Int64(schedule), seatNumbers: seats,
+                    totalPrice: 100 * Int64(seats.count), holdExpiresAt: now.addingTimeInterval(600).millis)
+            }
+            let outcomes = try await PostgresStorage.writeQuickHolds(
+                [
+                    quick(5102, [1]),
+                    quick(5103, [3, 2]),  // seat 2 is taken
+                    quick(5102, [4]),  // the same user again
+                    quick(5104, [5, 6]),
+                    quick(5105, [7], seq: 999_999),  // not the user's queue entry
+                ], client: storage.client, logger: Logger(label: "quick-holds-test"))
+
+            #expect(outcomes.map { $0 != nil } == [true, false, false, true, false])
+            func holder(_ seat: Int) async throws -> Int? {
+                try await service.database.int(
+                    """
+                    SELECT r.user_id FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+                    WHERE c.schedule_id = \(schedule) AND c.seat_no = \(seat) AND c.live = 1
+                    """)
+            }
+            #expect(try await holder(1) == 5102)
+            #expect(try await holder(2) == 5101)
+            #expect(try await holder(3) == nil)
+            #expect(try await holder(4) == nil)
+            #expect(try await holder(5) == 5104)
+            #expect(try await holder(6) == 5104)
+            #expect(try await holder(7) == nil)
+            // Written holds spent their entries; the others kept theirs.
+            for (user, spent) in [(5102, true), (5103, false), (5104, true), (5105, false)] {
+                #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id = \(user)") == (spent ? 0 : 1))
+            }
+            let remaining = try await service.database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)")
+            #expect(remaining == 6)
+            try await checkInvariants(service)
+        }
+    }
+
+    /// A seat claimed by a statement that commits while the batch waits for it fails the
+    /// claims' unique index: the whole batch is undone, and every hold in it goes to the
+    /// transaction, the innocent ones too.
+    @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
+    func aSeatClaimedWhileTheBatchWaitsUndoesTheWholeBatch() async throws {
+        let service = try await TestService(.postgres)
+        guard case .postgresSchema(let schema) = service.database.location else { return }
+        try await service.run { api in
+            let storage = try #require(service.system.storage as? PostgresStorage)
+            let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
+            let heldID = try #require(try await api.hold(user: 5201, schedule: schedule, seats: [1]).int("id"))
+            var seqs: [Int64: Int64] = [:]
+            for user in Int64(5202)...5203 {
+                _ = try await api.admittedToken(user: user)
+                seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
+            }
+            let now = Date()
+            let batch = [(5202, [8, 9]), (5203, [10])].map { user, seats in
+                HoldStatements.QuickHold(
+                    queueSeq: seqs[Int64(user)]!, userID: Int64(user), now: now.millis, scheduleID: Int64(schedule),
+                    seatNumbers: seats, totalPrice: 100, holdExpiresAt: now.addingTimeInterval(600).millis)
+            }
+            let outcomes = try await TestPostgres.shared.withConnection { connection in
+                for sql in [
+                    "SET search_path TO \(schema)", "BEGIN",
+                    "INSERT INTO seat_claims (reservation_id, schedule_id, seat_no) VALUES (\(heldID), \(schedule), 8)",
+                ] {
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger).collect()
+                }
+                let written = Task {
+                    try await PostgresStorage.writeQuickHolds(batch, client: storage.client, logger: TestPostgres.logger)
+                }
+                // Commit once the batch waits for seat 8.
+                for _ in 0..<500 {
+                    let waiting = try await TestPostgres.rows(
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH hold AS%'",
+                        schema: schema
+                    ).first?.decode(Int.self)
+                    if waiting == 1 { break }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                _ = try await connection.query("COMMIT", logger: TestPostgres.logger).collect()
+                return try await written.value
+            }
+            #expect(outcomes == [nil, nil])
+            for seat in [9, 10] {
+                #expect(try await service.database.int("SELECT COUNT(*) FROM seat_claims WHERE schedule_id = \(schedule) AND seat_no = \(seat)") == 0)
+            }
+            #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id IN (5202, 5203)") == 2)
+            // The claim made above was no hold: take it away before the invariants are checked.
+            try await service.database.execute("DELETE FROM seat_claims WHERE schedule_id = \(schedule) AND seat_no = 8")
+            try await checkInvariants(service)
+        }
+    }
+}
