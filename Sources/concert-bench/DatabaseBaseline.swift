@@ -53,10 +53,11 @@ enum DatabaseBaseline {
         }
     }
 
-    /// The service's own hold transactions, called on its storage without HTTP: how far the
-    /// holds over HTTP are from their database work, which is more than the one-row update
-    /// above (the reservation, the seat claims, the seat count, the spent queue entry).
-    static func holdTransactions(_ store: any ReservationStore, _ requests: [HoldRequest], concurrency: Int) async throws -> Double {
+    /// The service's own holds, called on its storage without HTTP (batched as the service
+    /// batches them): how far the holds over HTTP are from their database work, which is more
+    /// than the one-row update above (the reservation, the seat claims, the seat count, the
+    /// spent queue entry).
+    static func holdsWithoutHTTP(_ store: any ReservationStore, _ requests: [HoldRequest], concurrency: Int) async throws -> Double {
         try await perSecond(count: requests.count, concurrency: concurrency) { seat in
             _ = try await store.hold(requests[seat - 1], now: Date(), idempotency: nil)
         }

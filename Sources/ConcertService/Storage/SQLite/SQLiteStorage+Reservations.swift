@@ -3,59 +3,82 @@ import GRDB
 
 extension SQLiteStorage {
     public func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
-        try await write { db in
-            try Self.idempotent(idempotency, db, now: now) {
-                let selection = request.selection
-                guard let schedule = try Self.storedSchedule(db, id: selection.scheduleID) else {
-                    throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
-                }
-                try schedule.checkHold(of: selection, at: now)
-                try Self.spendQueueEntry(db, seq: request.queueSeq, userID: request.userID, now: now)
+        try await holdWrites.submit(PendingHold(request: request, now: now, idempotency: idempotency)).get()
+    }
 
-                // SQLite has no array binding: the seats go in as a JSON array, so every statement
-                // of a hold has fixed text and comes from the statement cache.
-                let seatList = selection.seatNumbers.map(String.init).joined(separator: ",")
-                let wanted = try Row.fetchAll(
-                    db.cachedStatement(sql: """
-                        SELECT s.seat_no, s.grade, s.price, r.* FROM seats s
-                        LEFT JOIN seat_claims c ON c.schedule_id = s.schedule_id AND c.seat_no = s.seat_no AND c.live = 1
-                        LEFT JOIN reservations r ON r.id = c.reservation_id
-                        WHERE s.schedule_id = ? AND s.seat_no IN (SELECT value FROM json_each(?)) ORDER BY s.seat_no
-                        """),
-                    arguments: [schedule.id, "[\(seatList)]"])
-                let hold = try NewHold(
-                    userID: request.userID, selection: selection,
-                    seats: wanted.map { Seat(seatNo: $0["seat_no"], grade: $0["grade"], price: $0["price"]) },
-                    now: now, holdDuration: request.holdDuration)
-                try Self.requireFree(wanted, in: db, scheduleID: schedule.id, now: now)
-
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
-                                                  hold_expires_at, created_at, updated_at)
-                        VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
-                        """
-                ).execute(arguments: [
-                    hold.userID, schedule.id, seatList, selection.seatNumbers.count, hold.totalPrice,
-                    hold.holdExpiresAt.millis, now.millis, now.millis,
-                ])
-                let reservationID = db.lastInsertedRowID
-                let claim = try db.cachedStatement(sql: "INSERT INTO seat_claims (reservation_id, schedule_id, seat_no) VALUES (?, ?, ?)")
-                do {
-                    for seatNo in selection.seatNumbers {
-                        try claim.execute(arguments: [reservationID, schedule.id, seatNo])
+    /// Holds that arrive while others are being written share one transaction (SQLite has one
+    /// writer, and a commit costs about the same for one hold as for a hundred); each runs in a
+    /// savepoint of its own, so a refused hold leaves nothing behind and the others commit.
+    static func writeHolds(_ batch: [PendingHold], pool: DatabasePool) async throws -> [Result<Idempotent<Reservation>, any Error>] {
+        try await translatingErrors {
+            try await pool.write { db in
+                batch.map { pending in
+                    Result {
+                        var held: Idempotent<Reservation>?
+                        try db.inSavepoint {
+                            held = try hold(pending.request, now: pending.now, idempotency: pending.idempotency, in: db)
+                            return .commit
+                        }
+                        return held!
                     }
-                } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-                    throw ServiceError(.seatUnavailable, "A selected seat of schedule \(schedule.id) is already held or sold.")
                 }
-                try db.cachedStatement(sql: "UPDATE schedules SET remaining_seats = remaining_seats - ? WHERE id = ?").execute(arguments: [
-                    selection.seatNumbers.count, schedule.id,
-                ])
-                return Reservation(
-                    id: reservationID, userID: hold.userID, scheduleID: schedule.id, seatNumbers: selection.seatNumbers,
-                    state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
-                    createdAt: Date(millis: now.millis))
             }
+        }
+    }
+
+    /// One hold, in the caller's transaction.
+    private static func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?, in db: Database) throws -> Idempotent<Reservation> {
+        try Self.idempotent(idempotency, db, now: now) {
+            let selection = request.selection
+            guard let schedule = try Self.storedSchedule(db, id: selection.scheduleID) else {
+                throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
+            }
+            try schedule.checkHold(of: selection, at: now)
+            try Self.spendQueueEntry(db, seq: request.queueSeq, userID: request.userID, now: now)
+
+            // SQLite has no array binding: the seats go in as a JSON array, so every statement
+            // of a hold has fixed text and comes from the statement cache.
+            let seatList = selection.seatNumbers.map(String.init).joined(separator: ",")
+            let wanted = try Row.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT s.seat_no, s.grade, s.price, r.* FROM seats s
+                    LEFT JOIN seat_claims c ON c.schedule_id = s.schedule_id AND c.seat_no = s.seat_no AND c.live = 1
+                    LEFT JOIN reservations r ON r.id = c.reservation_id
+                    WHERE s.schedule_id = ? AND s.seat_no IN (SELECT value FROM json_each(?)) ORDER BY s.seat_no
+                    """),
+                arguments: [schedule.id, "[\(seatList)]"])
+            let hold = try NewHold(
+                userID: request.userID, selection: selection,
+                seats: wanted.map { Seat(seatNo: $0["seat_no"], grade: $0["grade"], price: $0["price"]) },
+                now: now, holdDuration: request.holdDuration)
+            try Self.requireFree(wanted, in: db, scheduleID: schedule.id, now: now)
+
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
+                                              hold_expires_at, created_at, updated_at)
+                    VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                hold.userID, schedule.id, seatList, selection.seatNumbers.count, hold.totalPrice,
+                hold.holdExpiresAt.millis, now.millis, now.millis,
+            ])
+            let reservationID = db.lastInsertedRowID
+            let claim = try db.cachedStatement(sql: "INSERT INTO seat_claims (reservation_id, schedule_id, seat_no) VALUES (?, ?, ?)")
+            do {
+                for seatNo in selection.seatNumbers {
+                    try claim.execute(arguments: [reservationID, schedule.id, seatNo])
+                }
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw ServiceError(.seatUnavailable, "A selected seat of schedule \(schedule.id) is already held or sold.")
+            }
+            try db.cachedStatement(sql: "UPDATE schedules SET remaining_seats = remaining_seats - ? WHERE id = ?").execute(arguments: [
+                selection.seatNumbers.count, schedule.id,
+            ])
+            return Reservation(
+                id: reservationID, userID: hold.userID, scheduleID: schedule.id, seatNumbers: selection.seatNumbers,
+                state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
+                createdAt: Date(millis: now.millis))
         }
     }
 
@@ -212,4 +235,11 @@ extension SQLiteStorage {
             state: Reservation.State(rawValue: row["state"]) ?? .expired, totalPrice: row["total_price"],
             holdExpiresAt: row.date("hold_expires_at"), createdAt: row.date("created_at"))
     }
+}
+
+/// A hold on its way to the database (`SQLiteStorage.writeHolds`).
+struct PendingHold: Sendable {
+    var request: HoldRequest
+    var now: Date
+    var idempotency: IdempotencyKey?
 }

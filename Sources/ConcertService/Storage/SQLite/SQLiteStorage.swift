@@ -6,6 +6,8 @@ import GRDB
 /// over live seat claims still backs the seat rule.
 public final class SQLiteStorage: Storage {
     let pool: DatabasePool
+    /// Writes holds in batches (see `writeHolds`).
+    let holdWrites: WriteBatcher<PendingHold, Result<Idempotent<Reservation>, any Error>>
 
     /// Opens (creating if needed) the database file and brings its schema up to date.
     public init(path: String) throws {
@@ -16,8 +18,10 @@ public final class SQLiteStorage: Storage {
             // Durable commits: a confirmed payment survives a power cut, not just a crash.
             try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        let pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteMigrations.migrator.migrate(pool)
+        self.pool = pool
+        holdWrites = WriteBatcher(maxBatch: 100) { batch in try await Self.writeHolds(batch, pool: pool) }
     }
 
     public func ping() async throws {
@@ -31,14 +35,14 @@ public final class SQLiteStorage: Storage {
     // MARK: Helpers shared by the stores
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await translatingErrors { try await pool.read(body) }
+        try await Self.translatingErrors { try await pool.read(body) }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await translatingErrors { try await pool.write(body) }
+        try await Self.translatingErrors { try await pool.write(body) }
     }
 
-    private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    static func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {

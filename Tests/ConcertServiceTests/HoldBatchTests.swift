@@ -5,10 +5,11 @@ import Testing
 
 @testable import ConcertService
 
-/// PostgreSQL's batch of quick holds (`HoldStatements.QuickHolds`), written directly: each hold
-/// in it is all or nothing, and those the statement cannot decide are left to the transaction
-/// without stopping the others.
-@Suite struct QuickHoldsTests {
+/// Holds written in batches, directly: each hold in a batch is all or nothing, and one that
+/// cannot be written does not stop the others. On PostgreSQL the batch is one statement
+/// (`HoldStatements.QuickHolds`) that leaves what it cannot decide to the transaction; on
+/// SQLite one transaction with a savepoint per hold.
+@Suite struct HoldBatchTests {
     @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
     func aBatchWritesTheHoldsItCanAndLeavesTheRest() async throws {
         let service = try await TestService(.postgres)
@@ -113,6 +114,36 @@ import Testing
             #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id IN (5202, 5203)") == 2)
             // The claim made above was no hold: take it away before the invariants are checked.
             try await service.database.execute("DELETE FROM seat_claims WHERE schedule_id = \(schedule) AND seat_no = 8")
+            try await checkInvariants(service)
+        }
+    }
+
+    @Test func sqliteCommitsTheHoldsOfABatchThatSucceedAndUndoesTheOthers() async throws {
+        let service = try await TestService(.sqlite)
+        try await service.run { api in
+            let storage = try #require(service.system.storage as? SQLiteStorage)
+            let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
+            #expect(try await api.hold(user: 5301, schedule: schedule, seats: [2]).status == .created)
+            var seqs: [Int64: Int64] = [:]
+            for user in Int64(5302)...5304 {
+                _ = try await api.admittedToken(user: user)
+                seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
+            }
+            let batch = [(5302, [1]), (5303, [3, 2]), (5304, [4, 5])].map { user, seats in
+                PendingHold(
+                    request: HoldRequest(
+                        userID: Int64(user), selection: try! SeatSelection(scheduleID: Int64(schedule), seatNumbers: seats, maxSeats: 4),
+                        queueSeq: seqs[Int64(user)]!, holdDuration: .seconds(600)),
+                    now: Date(), idempotency: nil)
+            }
+            let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
+            #expect(outcomes.map { (try? $0.get()) != nil } == [true, false, true])
+            #expect(throws: ServiceError.self) { try outcomes[1].get() }
+            for (seat, claims) in [(1, 1), (2, 1), (3, 0), (4, 1), (5, 1)] {
+                #expect(try await service.database.int("SELECT COUNT(*) FROM seat_claims WHERE schedule_id = \(schedule) AND seat_no = \(seat) AND live = 1") == claims)
+            }
+            // The refused hold kept its queue entry.
+            #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id = 5303") == 1)
             try await checkInvariants(service)
         }
     }
