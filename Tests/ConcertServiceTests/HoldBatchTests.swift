@@ -10,6 +10,16 @@ import Testing
 /// (`HoldStatements.QuickHolds`) that leaves what it cannot decide to the transaction; on
 /// SQLite one transaction with a savepoint per hold.
 @Suite struct HoldBatchTests {
+    /// Admits `users`; answers their queue entries' seqs.
+    static func admit(_ users: ClosedRange<Int64>, _ service: TestService, _ api: TestDriver) async throws -> [Int64: Int64] {
+        var seqs: [Int64: Int64] = [:]
+        for user in users {
+            _ = try await api.admittedToken(user: user)
+            seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
+        }
+        return seqs
+    }
+
     @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
     func aBatchWritesTheHoldsItCanAndLeavesTheRest() async throws {
         let service = try await TestService(.postgres)
@@ -18,11 +28,7 @@ import Testing
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             // User 5101 holds seat 2 the usual way; users 5102 to 5105 are admitted.
             #expect(try await api.hold(user: 5101, schedule: schedule, seats: [2]).status == .created)
-            var seqs: [Int64: Int64] = [:]
-            for user in Int64(5102)...5105 {
-                _ = try await api.admittedToken(user: user)
-                seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
-            }
+            let seqs = try await Self.admit(Int64(5102)...5105, service, api)
             let now = Date()
             func quick(_ user: Int64, _ seats: [Int64], seq: Int64? = nil) -> HoldStatements.QuickHold {
                 HoldStatements.QuickHold(
@@ -74,11 +80,7 @@ import Testing
             let storage = try #require(service.system.storage as? PostgresStorage)
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             let heldID = try #require(try await api.hold(user: 5201, schedule: schedule, seats: [1]).int("id"))
-            var seqs: [Int64: Int64] = [:]
-            for user in Int64(5202)...5203 {
-                _ = try await api.admittedToken(user: user)
-                seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
-            }
+            let seqs = try await Self.admit(Int64(5202)...5203, service, api)
             let now = Date()
             let batch = [(5202, [8, 9]), (5203, [10])].map { user, seats in
                 HoldStatements.QuickHold(
@@ -124,11 +126,7 @@ import Testing
             let storage = try #require(service.system.storage as? SQLiteStorage)
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5301, schedule: schedule, seats: [2]).status == .created)
-            var seqs: [Int64: Int64] = [:]
-            for user in Int64(5302)...5304 {
-                _ = try await api.admittedToken(user: user)
-                seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
-            }
+            let seqs = try await Self.admit(Int64(5302)...5304, service, api)
             let batch = [(5302, [1]), (5303, [3, 2]), (5304, [4, 5])].map { user, seats in
                 PendingHold(
                     request: HoldRequest(

@@ -42,11 +42,12 @@ extension PostgresStorage {
         }
     }
 
-    /// The common hold, free seats and an active queue entry, in one round trip instead of the
-    /// transaction's four. Nil when it could not tell: the rules refuse the hold, a seat has a
-    /// claim (perhaps a lapsed one), or the entry is gone; the transaction then decides, and
-    /// names the reason. Holds with an idempotency key always take the transaction, which
-    /// records their result.
+    /// The common hold, free seats and an active queue entry: its rules checked against the
+    /// schedule's sale layout in memory, then written with the holds that arrive meanwhile in
+    /// one statement (`writeQuickHolds`), instead of a transaction of four round trips each.
+    /// Nil when it could not tell: the rules refuse the hold, a seat has a claim (perhaps a
+    /// lapsed one), or the entry is gone; the transaction then decides, and names the reason.
+    /// Holds with an idempotency key always take the transaction, which records their result.
     private func quickHold(_ request: HoldRequest, now: Date) async throws -> Reservation? {
         let selection = request.selection
         guard

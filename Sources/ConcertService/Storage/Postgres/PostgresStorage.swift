@@ -45,6 +45,8 @@ public final class PostgresStorage: Storage {
         self.background = background
         self.logger = logger
         joins = WriteBatcher(maxBatch: 1_000) { batch in try await Self.writeJoins(batch, client: client, logger: logger) }
+        // A quarter of the pool writes hold batches: enough statements in flight to keep the
+        // database busy, and the rest of the pool for everything else.
         holdWrites = WriteBatcher(maxBatch: 100, maxWriters: max(1, poolSize / 4)) { batch in
             try await Self.writeQuickHolds(batch, client: client, logger: logger)
         }
