@@ -20,6 +20,15 @@ import Testing
         return seqs
     }
 
+    /// `user`'s hold of `seats` (100 each) of `schedule`, ready for a PostgreSQL batch.
+    static func quickHold(user: Int64, seats: [Int], of schedule: Int, queueSeq: Int64) throws -> HoldStatements.QuickHold {
+        let now = Date()
+        let hold = try NewHold(
+            userID: user, selection: SeatSelection(scheduleID: Int64(schedule), seatNumbers: seats, maxSeats: 4),
+            seats: seats.map { Seat(seatNo: $0, grade: "R", price: 100) }, now: now, holdDuration: .seconds(600))
+        return HoldStatements.QuickHold(queueSeq: queueSeq, hold: hold, now: now)
+    }
+
     @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
     func aBatchWritesTheHoldsItCanAndLeavesTheRest() async throws {
         let service = try await TestService(.postgres)
@@ -29,11 +38,8 @@ import Testing
             // User 5101 holds seat 2 the usual way; users 5102 to 5105 are admitted.
             #expect(try await api.hold(user: 5101, schedule: schedule, seats: [2]).status == .created)
             let seqs = try await Self.admit(Int64(5102)...5105, service, api)
-            let now = Date()
-            func quick(_ user: Int64, _ seats: [Int64], seq: Int64? = nil) -> HoldStatements.QuickHold {
-                HoldStatements.QuickHold(
-                    queueSeq: seq ?? seqs[user]!, userID: user, now: now.millis, scheduleID: Int64(schedule), seatNumbers: seats,
-                    totalPrice: 100 * Int64(seats.count), holdExpiresAt: now.addingTimeInterval(600).millis)
+            func quick(_ user: Int64, _ seats: [Int], seq: Int64? = nil) throws -> HoldStatements.QuickHold {
+                try Self.quickHold(user: user, seats: seats, of: schedule, queueSeq: seq ?? seqs[user]!)
             }
             let outcomes = try await PostgresStorage.writeQuickHolds(
                 [
@@ -81,11 +87,8 @@ import Testing
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             let heldID = try #require(try await api.hold(user: 5201, schedule: schedule, seats: [1]).int("id"))
             let seqs = try await Self.admit(Int64(5202)...5203, service, api)
-            let now = Date()
-            let batch = [(5202, [8, 9]), (5203, [10])].map { user, seats in
-                HoldStatements.QuickHold(
-                    queueSeq: seqs[Int64(user)]!, userID: Int64(user), now: now.millis, scheduleID: Int64(schedule),
-                    seatNumbers: seats, totalPrice: 100, holdExpiresAt: now.addingTimeInterval(600).millis)
+            let batch = try [(Int64(5202), [8, 9]), (5203, [10])].map { user, seats in
+                try Self.quickHold(user: user, seats: seats, of: schedule, queueSeq: seqs[user]!)
             }
             let outcomes = try await TestPostgres.shared.withConnection { connection in
                 for sql in [

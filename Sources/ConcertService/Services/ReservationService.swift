@@ -33,7 +33,7 @@ public struct ReservationService: Sendable {
         // from this instance; the others wait for it, then hear 409 from memory. Memory learns
         // the hold just made, or who has the seat, read without locks by a hold that lost it,
         // or before trying by one that wants a seat seen taken before (the crowd of a stale
-        // seat map). Any other hold goes straight to the transaction, which decides alone.
+        // seat map). Any other hold goes straight to the store, which decides alone.
         let admitted = queue.refusal(for: ticket, now: now) == nil
         while true {
             if admitted, let taken = recentClaims.seatTaken(in: selection, byOtherThan: identity.userID, at: now) {

@@ -161,6 +161,15 @@ func groupedByPerformance(_ schedules: [Schedule]) -> [(Int64, [Schedule])] {
     return order.map { ($0, byPerformance[$0] ?? []) }
 }
 
+extension NewHold {
+    /// The reservation a store made of this hold, as it reads back (times to the millisecond).
+    func storedReservation(id: Int64, createdAt now: Date) -> Reservation {
+        Reservation(
+            id: id, userID: userID, scheduleID: selection.scheduleID, seatNumbers: selection.seatNumbers, state: .pending,
+            totalPrice: totalPrice, holdExpiresAt: Date(millis: holdExpiresAt.millis), createdAt: Date(millis: now.millis))
+    }
+}
+
 extension Date {
     /// Milliseconds since 1970: how times are stored.
     var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }

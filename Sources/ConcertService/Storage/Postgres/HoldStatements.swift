@@ -108,13 +108,10 @@ enum HoldStatements {
     /// A hold whose rules already passed against its schedule's `SaleLayout`, to be written by
     /// `QuickHolds`.
     struct QuickHold: Sendable {
+        /// The queue entry it spends.
         var queueSeq: Int64
-        var userID: Int64
-        var now: Int64
-        var scheduleID: Int64
-        var seatNumbers: [Int64]
-        var totalPrice: Int64
-        var holdExpiresAt: Int64
+        var hold: NewHold
+        var now: Date
     }
 
     /// Whole holds, a batch in one statement outside a transaction: each spends its queue
@@ -165,16 +162,17 @@ enum HoldStatements {
 
         func makeBindings() -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 10)
+            let seats = holds.map { $0.hold.selection.seatNumbers }
             bindings.append(holds.map(\.queueSeq))
-            bindings.append(holds.map(\.userID))
-            bindings.append(holds.map(\.now))
-            bindings.append(holds.map(\.scheduleID))
-            bindings.append(holds.map { $0.seatNumbers.map(String.init).joined(separator: ",") })
-            bindings.append(holds.map { Int64($0.seatNumbers.count) })
-            bindings.append(holds.map(\.totalPrice))
-            bindings.append(holds.map(\.holdExpiresAt))
-            bindings.append(holds.flatMap { hold in hold.seatNumbers.map { _ in hold.userID } })
-            bindings.append(holds.flatMap(\.seatNumbers))
+            bindings.append(holds.map(\.hold.userID))
+            bindings.append(holds.map(\.now.millis))
+            bindings.append(holds.map(\.hold.selection.scheduleID))
+            bindings.append(seats.map { $0.map(String.init).joined(separator: ",") })
+            bindings.append(seats.map { Int64($0.count) })
+            bindings.append(holds.map(\.hold.totalPrice))
+            bindings.append(holds.map(\.hold.holdExpiresAt.millis))
+            bindings.append(zip(holds, seats).flatMap { quick, seats in seats.map { _ in quick.hold.userID } })
+            bindings.append(seats.joined().map(Int64.init))
             return bindings
         }
 

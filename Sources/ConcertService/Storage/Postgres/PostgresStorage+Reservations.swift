@@ -34,10 +34,7 @@ extension PostgresStorage {
                     let taken = seatNumbers.first { seat in !claimed.contains { $0.seatNo == seat } } ?? seatNumbers[0]
                     throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(schedule.id) is already held or sold.")
                 }
-                return Reservation(
-                    id: reservationID, userID: hold.userID, scheduleID: schedule.id, seatNumbers: selection.seatNumbers,
-                    state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
-                    createdAt: Date(millis: now.millis))
+                return hold.storedReservation(id: reservationID, createdAt: now)
             }
         }
     }
@@ -59,25 +56,17 @@ extension PostgresStorage {
                 userID: request.userID, selection: selection, seats: layout.seats(selection.seatNumbers), now: now,
                 holdDuration: request.holdDuration)
         else { return nil }
-        let quick = HoldStatements.QuickHold(
-            queueSeq: request.queueSeq, userID: request.userID, now: now.millis, scheduleID: selection.scheduleID,
-            seatNumbers: selection.seatNumbers.map(Int64.init), totalPrice: hold.totalPrice,
-            holdExpiresAt: hold.holdExpiresAt.millis)
-        let reservationID = try await holdWrites.submit(quick)
-        return reservationID.map { id in
-            Reservation(
-                id: id, userID: hold.userID, scheduleID: selection.scheduleID, seatNumbers: selection.seatNumbers,
-                state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
-                createdAt: Date(millis: now.millis))
-        }
+        let reservationID = try await holdWrites.submit(HoldStatements.QuickHold(queueSeq: request.queueSeq, hold: hold, now: now))
+        return reservationID.map { hold.storedReservation(id: $0, createdAt: now) }
     }
 
     /// Writes a batch of quick holds (`HoldStatements.QuickHolds`); answers each hold's
     /// reservation id, or nil for the transaction to decide. A user's second hold in a batch,
     /// and every hold of a batch that lost a seat to a concurrent one, go to the transaction.
     static func writeQuickHolds(_ batch: [HoldStatements.QuickHold], client: PostgresClient, logger: Logger) async throws -> [Int64?] {
-        var seen = Set<Int64>()
-        let holds = batch.filter { seen.insert($0.userID).inserted }
+        var users = Set<Int64>()
+        let firstOfItsUser = batch.map { users.insert($0.hold.userID).inserted }
+        let holds = zip(batch, firstOfItsUser).filter(\.1).map(\.0)
         let written: [Int64: Int64]? = try await translatingErrors {
             do {
                 return try await client.execute(HoldStatements.QuickHolds(holds: holds), logger: logger).collected()
@@ -86,9 +75,7 @@ extension PostgresStorage {
                 return nil  // unique_violation, foreign_key_violation, deadlock_detected
             }
         }
-        guard let written else { return batch.map { _ in nil } }
-        var answered = Set<Int64>()
-        return batch.map { hold in answered.insert(hold.userID).inserted ? written[hold.userID] : nil }
+        return zip(batch, firstOfItsUser).map { quick, first in first ? written?[quick.hold.userID] : nil }
     }
 
     /// A schedule's sale layout, read from its seats in order.

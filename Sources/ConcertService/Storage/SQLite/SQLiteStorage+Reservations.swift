@@ -75,10 +75,7 @@ extension SQLiteStorage {
             try db.cachedStatement(sql: "UPDATE schedules SET remaining_seats = remaining_seats - ? WHERE id = ?").execute(arguments: [
                 selection.seatNumbers.count, schedule.id,
             ])
-            return Reservation(
-                id: reservationID, userID: hold.userID, scheduleID: schedule.id, seatNumbers: selection.seatNumbers,
-                state: .pending, totalPrice: hold.totalPrice, holdExpiresAt: Date(millis: hold.holdExpiresAt.millis),
-                createdAt: Date(millis: now.millis))
+            return hold.storedReservation(id: reservationID, createdAt: now)
         }
     }
 
