@@ -109,9 +109,10 @@ struct Scenarios {
             let (_, schedule) = try await api.createSchedule(seats: seats, price: 100)
             let users = (1...seats).map { Int64(1_000_000 + $0) }
             let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
-            let holds = try await load.run(concurrency: settings.concurrency, count: seats) { index in
-                api.holdRequest(bearer: bearers[index], queueToken: tokens[index], schedule: schedule, seats: [index + 1])
-            }
+            let holds = try await WrkHolds.run(
+                baseURL: server.baseURL, schedule: schedule,
+                holds: users.indices.map { WrkHolds.Hold(bearer: bearers[$0], queueToken: tokens[$0], seat: $0 + 1) },
+                connections: settings.concurrency, directory: directory)
             let baseline: Double
             switch backend {
             case .postgres:
@@ -130,10 +131,11 @@ struct Scenarios {
             figure(
                 "holds", "holds/s vs the same holds without HTTP", holds.perSecond, "holds/s",
                 baseline: ("storage holds/s, no HTTP", storageHolds))
-            latencies("holds", "hold", holds)
+            figure("holds", "hold p50", holds.p50Milliseconds, "ms")
+            figure("holds", "hold p99", holds.p99Milliseconds, "ms")
             let remaining = try await database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)")
-            figure("holds", "holds not 201", Double(holds.requests - holds.count(201)), "responses", target: "0", met: holds.count(201) == seats)
-            if holds.count(201) != seats { print("  statuses: \(holds.statuses); server log:\n\(server.logTail)") }
+            figure("holds", "holds not 201", Double(holds.refused), "responses", target: "0", met: holds.created == seats)
+            if holds.created != seats { print("  \(holds.refused) holds refused; server log:\n\(server.logTail)") }
             figure("holds", "remaining seats after", Double(remaining), "seats", target: "0", met: remaining == 0)
         }
     }
