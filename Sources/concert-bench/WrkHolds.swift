@@ -33,9 +33,10 @@ struct WrkHolds {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        // -d only bounds a run that stalls: the script ends wrk once every hold is answered.
+        // -d only bounds a run that stalls (at 200 holds/s): the script ends wrk once every
+        // hold is answered.
         process.arguments = [
-            "wrk", "-t1", "-c\(connections)", "-d600s", "--timeout", "30s", "-s", script.path,
+            "wrk", "-t1", "-c\(connections)", "-d\(max(120, holds.count / 200))s", "--timeout", "30s", "-s", script.path,
             baseURL + "/v1/reservations", "--", "\(schedule)", data.path,
         ]
         let output = Pipe()
@@ -82,6 +83,8 @@ struct WrkHolds {
         int clock_gettime(int clock, bench_timespec *time);
         int getpid(void);
         int kill(int pid, int signal);
+        typedef struct { unsigned long bits[16]; } bench_sigset;
+        int pthread_sigmask(int how, const bench_sigset *set, bench_sigset *old);
         ]]
         local function now()
           local time = ffi.new("bench_timespec")
@@ -94,6 +97,10 @@ struct WrkHolds {
 
         local holds, checked = {}, false
         function init(args)
+          -- wrk inherits the signal mask of the thread that started it, and Swift's threads block
+          -- SIGINT (and SIGTERM): unblock them on wrk's main thread (init runs there), whose
+          -- sleep SIGINT must end.
+          ffi.C.pthread_sigmask(2, ffi.new("bench_sigset"), nil)  -- SIG_SETMASK to the empty set
           for line in io.lines(args[2]) do
             local bearer, token, seat = line:match("(%S+) (%S+) (%S+)")
             holds[#holds + 1] = wrk.format("POST", "/v1/reservations",
