@@ -210,7 +210,21 @@ struct TestDriver: Sendable {
         if let idempotencyKey { headers[.idempotencyKey] = idempotencyKey }
         let response = try await client.executeRequest(
             uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
-        return Reply(status: response.status, headers: response.headers, body: Data(buffer: response.body))
+        let reply = Reply(status: response.status, headers: response.headers, body: Data(buffer: response.body))
+        // Every key of every JSON answer is snake_case (each response type names its keys).
+        if let json = try? JSONSerialization.jsonObject(with: reply.body) {
+            let keys = Self.keys(of: json)
+            #expect(keys.allSatisfy { $0.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "_" } }, "\(method) \(uri): \(keys.sorted())")
+        }
+        return reply
+    }
+
+    private static func keys(of json: Any) -> Set<String> {
+        switch json {
+        case let object as [String: Any]: Set(object.keys).union(object.values.flatMap { keys(of: $0) })
+        case let array as [Any]: Set(array.flatMap { keys(of: $0) })
+        default: []
+        }
     }
 
     /// Joins the queue as `user` and waits until admitted; returns the active token.

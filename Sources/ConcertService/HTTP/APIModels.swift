@@ -1,9 +1,10 @@
 import Foundation
 import Hummingbird
 
-// The JSON shapes of SPEC section 7. Property names are camelCase here and snake_case on
-// the wire (see `APIJSON`); optional fields are written as null rather than left out, so
-// every response of a kind has the same keys.
+// The JSON shapes of SPEC section 7. Property names are camelCase here; each type names its
+// snake_case wire keys (CodingKeys), which spares the encoder a key conversion per field of
+// every response. Optional fields are written as null rather than left out, so every response
+// of a kind has the same keys.
 
 struct QueueTokenResponse: ResponseEncodable {
     var token: String
@@ -27,7 +28,10 @@ struct QueueTokenResponse: ResponseEncodable {
         }
     }
 
-    enum CodingKeys: CodingKey { case token, status, position, waitingTotal, estimatedWaitSeconds, activeUntil }
+    enum CodingKeys: String, CodingKey {
+        case token, status, position
+        case waitingTotal = "waiting_total", estimatedWaitSeconds = "estimated_wait_seconds", activeUntil = "active_until"
+    }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -49,6 +53,11 @@ struct ScheduleResponse: ResponseEncodable {
     var totalSeats: Int
     var remainingSeats: Int
     var reservable: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case id, performanceId = "performance_id", startsAt = "starts_at", saleOpensAt = "sale_opens_at"
+        case saleClosesAt = "sale_closes_at", totalSeats = "total_seats", remainingSeats = "remaining_seats", reservable
+    }
 
     init(_ schedule: Schedule, now: Date) {
         id = schedule.id
@@ -92,6 +101,8 @@ struct SeatMapResponse: ResponseEncodable {
         var grade: String
         var price: Int64
         var status: SeatStatus
+
+        enum CodingKeys: String, CodingKey { case seatNo = "seat_no", grade, price, status }
     }
 
     var scheduleId: Int64
@@ -99,6 +110,10 @@ struct SeatMapResponse: ResponseEncodable {
     var remainingSeats: Int
     var reservable: Bool
     var seats: [SeatResponse]
+
+    enum CodingKeys: String, CodingKey {
+        case scheduleId = "schedule_id", totalSeats = "total_seats", remainingSeats = "remaining_seats", reservable, seats
+    }
 
     init(_ map: SeatMap, now: Date) {
         scheduleId = map.schedule.id
@@ -117,6 +132,11 @@ struct ReservationResponse: ResponseEncodable {
     var totalPrice: Int64
     var holdExpiresAt: Date
     var createdAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, scheduleId = "schedule_id", seatNumbers = "seat_numbers", state, totalPrice = "total_price"
+        case holdExpiresAt = "hold_expires_at", createdAt = "created_at"
+    }
 
     init(_ reservation: Reservation, now: Date) {
         id = reservation.id
@@ -146,7 +166,9 @@ struct LedgerResponse: ResponseEncodable {
         var reservationId: Int64?
         var createdAt: Date
 
-        enum CodingKeys: CodingKey { case id, kind, amount, balanceAfter, reservationId, createdAt }
+        enum CodingKeys: String, CodingKey {
+            case id, kind, amount, balanceAfter = "balance_after", reservationId = "reservation_id", createdAt = "created_at"
+        }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -169,7 +191,7 @@ struct LedgerResponse: ResponseEncodable {
         nextCursor = page.nextCursor.map(String.init)
     }
 
-    enum CodingKeys: CodingKey { case entries, nextCursor }
+    enum CodingKeys: String, CodingKey { case entries, nextCursor = "next_cursor" }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -187,11 +209,18 @@ struct SalesResponse: ResponseEncodable {
         var heldSeats: Int
         var remainingSeats: Int
         var revenue: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case scheduleId = "schedule_id", startsAt = "starts_at", totalSeats = "total_seats", soldSeats = "sold_seats"
+            case heldSeats = "held_seats", remainingSeats = "remaining_seats", revenue
+        }
     }
 
     var performanceId: Int64
     var schedules: [ScheduleSalesResponse]
     var revenue: Int64
+
+    enum CodingKeys: String, CodingKey { case performanceId = "performance_id", schedules, revenue }
 
     init(performanceID: Int64, sales: [ScheduleSales]) {
         performanceId = performanceID

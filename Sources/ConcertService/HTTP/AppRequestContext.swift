@@ -17,8 +17,8 @@ public struct AppRequestContext: RequestContext {
 
 enum APIJSON {
     static let encoder: JSONEncoder = {
+        // Response types name their snake_case keys (CodingKeys), as request bodies do.
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = .sortedKeys
         return encoder
