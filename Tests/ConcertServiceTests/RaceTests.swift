@@ -110,35 +110,33 @@ import Testing
     func overlappingPairsAreAllOrNothing(_ backend: Backend) async throws {
         let first = try await TestService(backend)
         let second = try await TestService(sharingDatabaseOf: first)
-        try await first.run { one in
-            try await second.run { two in
-                let schedule = try await one.createSchedule(seats: [("R", 101, 100)])
-                let users = Array(Int64(4200)..<4300)
-                let api: @Sendable (Int64) -> TestDriver = { user in user % 2 == 0 ? one : two }
-                let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
-                    for user in users { group.addTask { (user, try await api(user).admittedToken(user: user)) } }
-                    return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
-                }
-                let statuses = try await withThrowingTaskGroup(of: (Int64, Int).self) { group in
-                    for user in users {
-                        let seats = [Int(user - 4200) + 1, Int(user - 4200) + 2]
-                        group.addTask {
-                            (user, try await api(user).hold(user: user, schedule: schedule, seats: seats, queueToken: tokens[user]).status.code)
-                        }
-                    }
-                    return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
-                }
-                let held = statuses.filter { $0.value == 201 }.count
-                #expect(held > 0)
-                #expect(statuses.values.allSatisfy { $0 == 201 || $0 == 409 })
-                let claimed = try await first.database.int("SELECT COUNT(*) FROM seat_claims WHERE schedule_id = \(schedule) AND live = 1")
-                #expect(claimed == 2 * held)
-                for (user, status) in statuses where status == 409 {
-                    let poll = try await api(user).request(.get, "/v1/queue/tokens/current", queueToken: tokens[user])
-                    #expect(poll.string("status") == "active", "user \(user)'s refused hold spent the token")
-                }
-                try await checkInvariants(first)
+        try await first.run(alongside: second) { one, two in
+            let schedule = try await one.createSchedule(seats: [("R", 101, 100)])
+            let users = Array(Int64(4200)..<4300)
+            let api: @Sendable (Int64) -> TestDriver = { user in user % 2 == 0 ? one : two }
+            let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
+                for user in users { group.addTask { (user, try await api(user).admittedToken(user: user)) } }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
             }
+            let statuses = try await withThrowingTaskGroup(of: (Int64, Int).self) { group in
+                for user in users {
+                    let seats = [Int(user - 4200) + 1, Int(user - 4200) + 2]
+                    group.addTask {
+                        (user, try await api(user).hold(user: user, schedule: schedule, seats: seats, queueToken: tokens[user]).status.code)
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            let held = statuses.filter { $0.value == 201 }.count
+            #expect(held > 0)
+            #expect(statuses.values.allSatisfy { $0 == 201 || $0 == 409 })
+            let claimed = try await first.database.int("SELECT COUNT(*) FROM seat_claims WHERE schedule_id = \(schedule) AND live = 1")
+            #expect(claimed == 2 * held)
+            for (user, status) in statuses where status == 409 {
+                let poll = try await api(user).request(.get, "/v1/queue/tokens/current", queueToken: tokens[user])
+                #expect(poll.string("status") == "active", "user \(user)'s refused hold spent the token")
+            }
+            try await checkInvariants(first)
         }
     }
 

@@ -22,25 +22,23 @@ import Testing
     @Test(arguments: Backend.all)
     func joinsOnEitherInstanceShareOneOrder(_ backend: Backend) async throws {
         let (first, second) = try await Self.twoInstancesOfAStillLine(backend)
-        try await first.run { one in
-            try await second.run { two in
-                var tokens: [String] = []
-                for user in Int64(1)...20 {
-                    let api = user % 2 == 0 ? one : two
-                    tokens.append(try #require(try await api.request(.post, "/v1/queue/tokens", user: user).string("token")))
+        try await first.run(alongside: second) { one, two in
+            var tokens: [String] = []
+            for user in Int64(1)...20 {
+                let api = user % 2 == 0 ? one : two
+                tokens.append(try #require(try await api.request(.post, "/v1/queue/tokens", user: user).string("token")))
+            }
+            try await Task.sleep(for: .milliseconds(300))  // several ticks: both boards follow the database
+            for (index, token) in tokens.enumerated() {
+                let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
+                let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
+                if index == 0 {
+                    #expect(here.string("status") == "active")
+                } else {
+                    #expect(here.int("position") == index, "user \(index + 1) joined \(index + 1)th")
                 }
-                try await Task.sleep(for: .milliseconds(300))  // several ticks: both boards follow the database
-                for (index, token) in tokens.enumerated() {
-                    let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
-                    let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
-                    if index == 0 {
-                        #expect(here.string("status") == "active")
-                    } else {
-                        #expect(here.int("position") == index, "user \(index + 1) joined \(index + 1)th")
-                    }
-                    #expect(here.string("status") == there.string("status"))
-                    #expect(here.int("position") == there.int("position"))
-                }
+                #expect(here.string("status") == there.string("status"))
+                #expect(here.int("position") == there.int("position"))
             }
         }
     }
@@ -49,37 +47,35 @@ import Testing
     func simultaneousJoinsOnBothInstancesGetOnePlaceEach(_ backend: Backend) async throws {
         let (first, second) = try await Self.twoInstancesOfAStillLine(backend)
         let users = Array(Int64(1)...150)
-        try await first.run { one in
-            try await second.run { two in
-                // Every user joins on both instances at once, a third of them twice on each.
-                let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
-                    for user in users {
-                        for api in user % 3 == 0 ? [one, two, one, two] : [one, two] {
-                            group.addTask {
-                                let joined = try await api.request(.post, "/v1/queue/tokens", user: user)
-                                return (user, try #require(joined.string("token"), "\(joined.status)"))
-                            }
+        try await first.run(alongside: second) { one, two in
+            // Every user joins on both instances at once, a third of them twice on each.
+            let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
+                for user in users {
+                    for api in user % 3 == 0 ? [one, two, one, two] : [one, two] {
+                        group.addTask {
+                            let joined = try await api.request(.post, "/v1/queue/tokens", user: user)
+                            return (user, try #require(joined.string("token"), "\(joined.status)"))
                         }
                     }
-                    return try await group.reduce(into: [Int64: Set<String>]()) { $0[$1.0, default: []].insert($1.1) }
                 }
-                try await Task.sleep(for: .milliseconds(300))  // several ticks: both boards follow the database
-                var positions = Set<Int>()
-                for user in users {
-                    // Exactly one of a user's tokens still works, at the same place on both instances.
-                    var working: [Int] = []
-                    for token in tokens[user] ?? [] {
-                        let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
-                        let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
-                        #expect(here.status == there.status)
-                        #expect(here.int("position") == there.int("position"))
-                        if here.status == .ok { working.append(here.int("position") ?? 0) }
-                    }
-                    #expect(working.count == 1, "user \(user) has \(working.count) working tokens")
-                    positions.formUnion(working)
-                }
-                #expect(positions.count == users.count, "two users share a place in the line")
+                return try await group.reduce(into: [Int64: Set<String>]()) { $0[$1.0, default: []].insert($1.1) }
             }
+            try await Task.sleep(for: .milliseconds(300))  // several ticks: both boards follow the database
+            var positions = Set<Int>()
+            for user in users {
+                // Exactly one of a user's tokens still works, at the same place on both instances.
+                var working: [Int] = []
+                for token in tokens[user] ?? [] {
+                    let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
+                    let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
+                    #expect(here.status == there.status)
+                    #expect(here.int("position") == there.int("position"))
+                    if here.status == .ok { working.append(here.int("position") ?? 0) }
+                }
+                #expect(working.count == 1, "user \(user) has \(working.count) working tokens")
+                positions.formUnion(working)
+            }
+            #expect(positions.count == users.count, "two users share a place in the line")
         }
         #expect(try await first.database.int("SELECT COUNT(*) FROM queue_entries") == users.count)
         #expect(try await first.database.int("SELECT COUNT(DISTINCT seq) FROM queue_entries") == users.count)
@@ -93,24 +89,22 @@ import Testing
         }
         let first = try await TestService(backend, configure: configure)
         let second = try await TestService(sharingDatabaseOf: first, configure: configure)
-        try await first.run { one in
-            try await second.run { two in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for user in Int64(1)...30 {
-                        group.addTask {
-                            let token = try await (user % 2 == 0 ? one : two).admittedToken(user: user)
-                            // Admitted on one instance means admitted on the other too, within a tick.
-                            for _ in 0..<50 {
-                                let other = try await (user % 2 == 0 ? two : one).request(
-                                    .get, "/v1/queue/tokens/current", queueToken: token)
-                                if other.string("status") == "active" { return }
-                                try await Task.sleep(for: .milliseconds(10))
-                            }
-                            Issue.record("user \(user) is active on one instance only")
+        try await first.run(alongside: second) { one, two in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for user in Int64(1)...30 {
+                    group.addTask {
+                        let token = try await (user % 2 == 0 ? one : two).admittedToken(user: user)
+                        // Admitted on one instance means admitted on the other too, within a tick.
+                        for _ in 0..<50 {
+                            let other = try await (user % 2 == 0 ? two : one).request(
+                                .get, "/v1/queue/tokens/current", queueToken: token)
+                            if other.string("status") == "active" { return }
+                            try await Task.sleep(for: .milliseconds(10))
                         }
+                        Issue.record("user \(user) is active on one instance only")
                     }
-                    try await group.waitForAll()
                 }
+                try await group.waitForAll()
             }
         }
         let database = first.database
@@ -167,34 +161,32 @@ import Testing
     func aSeatHeldThroughOneInstanceIsRefusedThroughTheOther(_ backend: Backend) async throws {
         let first = try await TestService(backend)
         let second = try await TestService(sharingDatabaseOf: first)
-        try await first.run { one in
-            try await second.run { two in
-                let schedule = try await one.createSchedule(seats: [("R", 10, 100)])
-                let token = try await one.admittedToken(user: 1)
-                let held = try await one.hold(user: 1, schedule: schedule, seats: [5], queueToken: token, idempotencyKey: "seat-5")
-                #expect(held.status == .created)
+        try await first.run(alongside: second) { one, two in
+            let schedule = try await one.createSchedule(seats: [("R", 10, 100)])
+            let token = try await one.admittedToken(user: 1)
+            let held = try await one.hold(user: 1, schedule: schedule, seats: [5], queueToken: token, idempotencyKey: "seat-5")
+            #expect(held.status == .created)
 
-                let alone = try await two.hold(user: 2, schedule: schedule, seats: [5])
-                #expect(alone.status == .conflict)
-                #expect(alone.errorCode == "SEAT_UNAVAILABLE")
+            let alone = try await two.hold(user: 2, schedule: schedule, seats: [5])
+            #expect(alone.status == .conflict)
+            #expect(alone.errorCode == "SEAT_UNAVAILABLE")
 
-                let crowd = Array(Int64(10)..<40)
-                var tokens: [Int64: String] = [:]
-                for user in crowd { tokens[user] = try await two.admittedToken(user: user) }
-                let refusals = try await withThrowingTaskGroup(of: String?.self) { group in
-                    for user in crowd {
-                        group.addTask { [tokens] in
-                            try await two.hold(user: user, schedule: schedule, seats: [5], queueToken: tokens[user]).errorCode
-                        }
+            let crowd = Array(Int64(10)..<40)
+            var tokens: [Int64: String] = [:]
+            for user in crowd { tokens[user] = try await two.admittedToken(user: user) }
+            let refusals = try await withThrowingTaskGroup(of: String?.self) { group in
+                for user in crowd {
+                    group.addTask { [tokens] in
+                        try await two.hold(user: user, schedule: schedule, seats: [5], queueToken: tokens[user]).errorCode
                     }
-                    return try await group.reduce(into: [String?]()) { $0.append($1) }
                 }
-                #expect(refusals == Array(repeating: "SEAT_UNAVAILABLE", count: crowd.count))
-
-                let replay = try await two.hold(user: 1, schedule: schedule, seats: [5], queueToken: token, idempotencyKey: "seat-5")
-                #expect(replay.status == .created)
-                #expect(replay.int("id") == held.int("id"))
+                return try await group.reduce(into: [String?]()) { $0.append($1) }
             }
+            #expect(refusals == Array(repeating: "SEAT_UNAVAILABLE", count: crowd.count))
+
+            let replay = try await two.hold(user: 1, schedule: schedule, seats: [5], queueToken: token, idempotencyKey: "seat-5")
+            #expect(replay.status == .created)
+            #expect(replay.int("id") == held.int("id"))
         }
         #expect(try await first.database.int("SELECT COUNT(*) FROM seat_claims WHERE seat_no = 5 AND live = 1") == 1)
         try await checkInvariants(first)

@@ -86,6 +86,11 @@ struct TestService {
         }
     }
 
+    /// Runs `body` against this instance and `other` (on the same database) at once.
+    func run<T: Sendable>(alongside other: TestService, _ body: @Sendable (TestDriver, TestDriver) async throws -> T) async throws -> T {
+        try await run { one in try await other.run { two in try await body(one, two) } }
+    }
+
     func token(user: Int64, admin: Bool = false) async throws -> String {
         try await system.credentials.mint(userID: user, admin: admin, validFor: .seconds(3600))
     }

@@ -78,23 +78,19 @@ extension PostgresStorage {
         return zip(batch, firstOfItsUser).map { quick, first in first ? written?[quick.hold.userID] : nil }
     }
 
-    /// A schedule's sale layout, read from its seats in order.
+    /// A schedule's sale layout: the schedule as the catalogue reads it, and its seats in order.
     private func saleLayout(of scheduleID: Int64) async throws -> SaleLayout? {
-        let rows = try await rows(
-            """
-            SELECT s.id, s.performance_id, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.total_seats, t.seat_no, t.grade, t.price
-            FROM schedules s JOIN seats t ON t.schedule_id = s.id WHERE s.id = \(scheduleID) ORDER BY t.seat_no
-            """)
-        guard let first = rows.first else { return nil }
-        let (id, performanceID, startsAt, opensAt, closesAt, total) = try first.decode((Int64, Int64, Int64, Int64, Int64, Int64).self)
-        let schedule = Schedule(
-            id: id, performanceID: performanceID, startsAt: Date(millis: startsAt), saleOpensAt: Date(millis: opensAt),
-            saleClosesAt: Date(millis: closesAt), totalSeats: Int(total), remainingSeats: 0)
-        let seats = try rows.map { row in
-            let (_, _, _, _, _, _, seatNo, grade, price) = try row.decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64, String, Int64).self)
-            return Seat(seatNo: Int(seatNo), grade: grade, price: price)
+        try await reading { connection in
+            guard let schedule = try await Self.schedules(connection, now: Date(), logger: logger, where: "s.id = $2", scheduleID).first
+            else { return nil }
+            let seats = try await connection.rows(
+                "SELECT seat_no, grade, price FROM seats WHERE schedule_id = \(scheduleID) ORDER BY seat_no", logger: logger
+            ).map { row in
+                let (seatNo, grade, price) = try row.decode((Int64, String, Int64).self)
+                return Seat(seatNo: Int(seatNo), grade: grade, price: price)
+            }
+            return SaleLayout(schedule: schedule, seats: seats)
         }
-        return SaleLayout(schedule: schedule, seats: seats)
     }
 
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
