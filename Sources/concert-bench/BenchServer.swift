@@ -140,6 +140,7 @@ final class BenchServer: Sendable {
     /// The process's peak resident memory (VmHWM), in bytes.
     var peakResidentBytes: Int { statusField("VmHWM") }
     var residentBytes: Int { statusField("VmRSS") }
+    var processIdentifier: Int32 { process.processIdentifier }
 
     private func statusField(_ name: String) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
@@ -147,17 +148,6 @@ final class BenchServer: Sendable {
             let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
         else { return 0 }
         return kilobytes * 1024
-    }
-
-    /// CPU time (user and system) the process has used, in seconds, at the kernel's 10 ms tick.
-    var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-            let nameEnd = stat.lastIndex(of: ")")
-        else { return 0 }
-        // After the command name: state is field 0, utime field 11, stime field 12 (proc(5)).
-        let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// The last lines of the server's log, where anything it complained about is.
@@ -170,14 +160,6 @@ final class BenchServer: Sendable {
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
     }
-}
-
-/// CPU time (user and system) this benchmark process has used, in seconds.
-func benchCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    let seconds = { (time: timeval) in Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -109,10 +109,9 @@ struct Scenarios {
             let (_, schedule) = try await api.createSchedule(seats: seats, price: 100)
             let users = (1...seats).map { Int64(1_000_000 + $0) }
             let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
-            let holds = try await WrkHolds.run(
-                baseURL: server.baseURL, schedule: schedule,
-                holds: users.indices.map { WrkHolds.Hold(bearer: bearers[$0], queueToken: tokens[$0], seat: $0 + 1) },
-                connections: settings.concurrency, directory: directory)
+            let holds = try await Wrk.run(
+                users.indices.map { Wrk.Request.hold(bearer: bearers[$0], queueToken: tokens[$0], schedule: schedule, seat: $0 + 1) },
+                pace: .stream(connections: settings.concurrency), server: server, directory: directory)
             let baseline: Double
             switch backend {
             case .postgres:
@@ -133,9 +132,11 @@ struct Scenarios {
                 baseline: ("storage holds/s, no HTTP", storageHolds))
             figure("holds", "hold p50", holds.p50Milliseconds, "ms")
             figure("holds", "hold p99", holds.p99Milliseconds, "ms")
+            figure("holds", "server CPU per hold", holds.serverCPUSeconds / Double(seats) * 1e6, "µs")
             let remaining = try await database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)")
-            figure("holds", "holds not 201", Double(holds.refused), "responses", target: "0", met: holds.created == seats)
-            if holds.created != seats { print("  \(holds.refused) holds refused; server log:\n\(server.logTail)") }
+            let refused = seats - holds.count(201)
+            figure("holds", "holds not 201", Double(refused), "responses", target: "0", met: refused == 0)
+            if refused != 0 { print("  holds answered \(holds.statuses); server log:\n\(server.logTail)") }
             figure("holds", "remaining seats after", Double(remaining), "seats", target: "0", met: remaining == 0)
         }
     }
@@ -180,45 +181,40 @@ struct Scenarios {
                 api.holdRequest(bearer: bearers[holders + index], queueToken: tokens[holders + index], schedule: schedule, seats: [101 + index])
             }
             guard warmUp.count(201) == warmers else { throw BenchError("warm-up holds: \(warmUp.statuses)") }
-            // Every client already has its keep-alive connection.
-            let health = api.request(.GET, "/health")
-            _ = try await load.run(concurrency: holders, count: holders) { _ in health }
             // The floor under the race's latencies: the same burst of the cheapest request.
-            let healthBurst = try await load.run(concurrency: holders, count: holders) { _ in health }
-            let holdSeven = { @Sendable (user: Int) in
-                api.holdRequest(bearer: bearers[user], queueToken: tokens[user], schedule: schedule, seats: [7])
+            let healthBurst = try await Wrk.run(
+                Array(repeating: .health, count: holders), pace: .burst, server: server, directory: directory)
+            let holdSeven = { (user: Int) in
+                Wrk.Request.hold(bearer: bearers[user], queueToken: tokens[user], schedule: schedule, seat: 7)
             }
-            let winner = Mutex<Int?>(nil)
-            let cpuBefore = (server: server.cpuSeconds, bench: benchCPUSeconds())
-            let race = try await load.run(concurrency: holders, count: holders, request: holdSeven) { user, reply in
-                if reply.status == 201 { winner.withLock { $0 = user } }
-            }
-            // Who the race's latencies waited for: the server, or this process's HTTP client.
-            let cpu = (server: server.cpuSeconds - cpuBefore.server, bench: benchCPUSeconds() - cpuBefore.bench)
+            let race = try await Wrk.run((0..<holders).map(holdSeven), pace: .burst, server: server, directory: directory)
             // The losers try again once no instance remembers who took the seat (for 2 s), as fans
             // do while a stale seat map still shows it free: the database must not answer them
             // one by one.
             try await Task.sleep(for: .seconds(3))
-            let winnerIndex = winner.withLock { $0 }
-            let losers = (0..<holders).filter { $0 != winnerIndex }
-            let again = try await load.run(concurrency: losers.count, count: losers.count) { holdSeven(losers[$0]) }
+            let winner = try await database.int("""
+                SELECT COALESCE(MAX(r.user_id), 0) FROM seat_claims c JOIN reservations r ON r.id = c.reservation_id
+                WHERE c.schedule_id = \(schedule) AND c.seat_no = 7 AND c.live = 1
+                """)
+            let losers = (0..<holders).filter { users[$0] != Int64(winner) }
+            let again = try await Wrk.run(losers.map(holdSeven), pace: .burst, server: server, directory: directory)
             let claims = try await database.int("SELECT COUNT(*) FROM seat_claims WHERE seat_no = 7 AND live = 1")
-            let healthP99 = ("GET /health p99, same burst", healthBurst.milliseconds(at: 99))
+            let healthP99 = ("GET /health p99, same burst", healthBurst.p99Milliseconds)
             figure("hot seat", "201 Created", Double(race.count(201)), "responses", target: "exactly 1", met: race.count(201) == 1)
             figure(
                 "hot seat", "409 Conflict", Double(race.count(409)), "responses", target: "\(holders - 1)",
                 met: race.count(409) == holders - 1)
-            figure("hot seat", "hold p50", race.milliseconds(at: 50), "ms")
-            figure("hot seat", "hold p99", race.milliseconds(at: 99), "ms", baseline: healthP99, target: "≤ 100 ms", met: race.milliseconds(at: 99) <= 100)
-            figure("hot seat", "race wall time", race.elapsed.seconds * 1000, "ms")
-            figure("hot seat", "server CPU in the race", cpu.server * 1000, "ms")
-            figure("hot seat", "benchmark client CPU in the race", cpu.bench * 1000, "ms")
+            figure("hot seat", "hold p50", race.p50Milliseconds, "ms")
+            figure("hot seat", "hold p99", race.p99Milliseconds, "ms", baseline: healthP99, target: "≤ 100 ms", met: race.p99Milliseconds <= 100)
+            figure("hot seat", "race wall time", race.seconds * 1000, "ms")
+            figure("hot seat", "server CPU in the race", race.serverCPUSeconds * 1000, "ms")
+            figure("hot seat", "wrk CPU in the race", race.wrkCPUSeconds * 1000, "ms")
             figure(
                 "hot seat", "409 Conflict, losers 3 s later", Double(again.count(409)), "responses", target: "\(losers.count)",
                 met: again.count(409) == losers.count)
             figure(
-                "hot seat", "hold p99, losers 3 s later", again.milliseconds(at: 99), "ms", baseline: healthP99, target: "≤ 100 ms",
-                met: again.milliseconds(at: 99) <= 100)
+                "hot seat", "hold p99, losers 3 s later", again.p99Milliseconds, "ms", baseline: healthP99, target: "≤ 100 ms",
+                met: again.p99Milliseconds <= 100)
             figure("hot seat", "live claims of the seat", Double(claims), "claims", target: "1", met: claims == 1)
         }
     }
