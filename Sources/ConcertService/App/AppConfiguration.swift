@@ -6,6 +6,10 @@ import Logging
 public struct AppConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
+    /// Connections the kernel queues for `accept`: an on-sale crowd opens thousands at once, and
+    /// past the queue's end the kernel drops them (the client retries after 1 s, then 3 s).
+    /// Linux caps it at net.core.somaxconn (4096 by default).
+    public var listenBacklog = 4096
     /// A postgres:// URL selects PostgreSQL; otherwise the SQLite file at `sqlitePath`.
     public var databaseURL: String?
     /// Most PostgreSQL connections this instance opens.
@@ -37,6 +41,7 @@ public struct AppConfiguration: Sendable {
         let reader = EnvironmentReader(environment: environment)
         host = reader.string("HOST") ?? host
         port = try reader.integer("PORT", in: 0...65535) ?? port
+        listenBacklog = try reader.integer("LISTEN_BACKLOG", in: 1...65535) ?? listenBacklog
         databaseURL = reader.string("DATABASE_URL")
         databasePoolSize = try reader.integer("DATABASE_POOL_SIZE", in: 1...1000) ?? databasePoolSize
         lockTimeout = try reader.integer("DATABASE_LOCK_TIMEOUT_MS", in: 10...60_000).map { .milliseconds($0) } ?? lockTimeout

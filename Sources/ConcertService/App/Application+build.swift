@@ -13,7 +13,7 @@ public func buildApplication(_ system: ConcertSystem, config: AppConfiguration, 
     try await system.queue.restore()
     var app = Application(
         router: buildRouter(system),
-        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "concert"),
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "concert", backlog: config.listenBacklog),
         logger: logger)
     app.addServices(
         PeriodicTask(name: "queue tick", every: config.queueTick, logger: logger) {
