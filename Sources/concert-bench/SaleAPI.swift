@@ -32,9 +32,12 @@ struct SaleAPI: Sendable {
 
     /// A user's hold of `seats` of `schedule`.
     func holdRequest(bearer: String, queueToken: String, schedule: Int, seats: [Int]) -> HTTPClientRequest {
-        request(
-            .POST, "/v1/reservations", bearer: bearer, queueToken: queueToken,
-            body: #"{"schedule_id": \#(schedule), "seat_numbers": \#(seats)}"#)
+        request(.POST, "/v1/reservations", bearer: bearer, queueToken: queueToken, body: Self.holdBody(schedule: schedule, seats: seats))
+    }
+
+    /// The body of a hold, for either client.
+    static func holdBody(schedule: Int, seats: [Int]) -> String {
+        #"{"schedule_id": \#(schedule), "seat_numbers": \#(seats)}"#
     }
 
     func send(

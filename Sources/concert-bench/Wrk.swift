@@ -19,7 +19,7 @@ enum Wrk {
         static func hold(bearer: String, queueToken: String, schedule: Int, seat: Int) -> Request {
             Request(
                 method: "POST", path: "/v1/reservations", bearer: bearer, queueToken: queueToken,
-                body: #"{"schedule_id": \#(schedule), "seat_numbers": [\#(seat)]}"#)
+                body: SaleAPI.holdBody(schedule: schedule, seats: [seat]))
         }
 
         /// One line of the script's data file: "METHOD PATH BEARER QUEUE-TOKEN BODY", "-" for none.

@@ -20,6 +20,15 @@ import Testing
         return seqs
     }
 
+    /// `user`'s hold of `seats` of `schedule`, ready for a SQLite batch.
+    static func pendingHold(user: Int64, seats: [Int], of schedule: Int, queueSeq: Int64) throws -> PendingHold {
+        PendingHold(
+            request: HoldRequest(
+                userID: user, selection: try SeatSelection(scheduleID: Int64(schedule), seatNumbers: seats, maxSeats: 4),
+                queueSeq: queueSeq, holdDuration: .seconds(600)),
+            now: Date(), idempotency: nil)
+    }
+
     /// `user`'s hold of `seats` (100 each) of `schedule`, ready for a PostgreSQL batch.
     static func quickHold(user: Int64, seats: [Int], of schedule: Int, queueSeq: Int64) throws -> HoldStatements.QuickHold {
         let now = Date()
@@ -130,12 +139,8 @@ import Testing
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5301, schedule: schedule, seats: [2]).status == .created)
             let seqs = try await Self.admit(Int64(5302)...5304, service, api)
-            let batch = [(5302, [1]), (5303, [3, 2]), (5304, [4, 5])].map { user, seats in
-                PendingHold(
-                    request: HoldRequest(
-                        userID: Int64(user), selection: try! SeatSelection(scheduleID: Int64(schedule), seatNumbers: seats, maxSeats: 4),
-                        queueSeq: seqs[Int64(user)]!, holdDuration: .seconds(600)),
-                    now: Date(), idempotency: nil)
+            let batch = try [(5302, [1]), (5303, [3, 2]), (5304, [4, 5])].map { user, seats in
+                try Self.pendingHold(user: Int64(user), seats: seats, of: schedule, queueSeq: seqs[Int64(user)]!)
             }
             let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
             #expect(outcomes.map { (try? $0.get()) != nil } == [true, false, true])
@@ -145,6 +150,29 @@ import Testing
             }
             // The refused hold kept its queue entry.
             #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id = 5303") == 1)
+            try await checkInvariants(service)
+        }
+    }
+
+    /// A SQLite batch reads each schedule once: every hold is still judged by its own schedule.
+    @Test func sqliteJudgesEachHoldOfABatchByItsOwnSchedule() async throws {
+        let service = try await TestService(.sqlite)
+        try await service.run { api in
+            let storage = try #require(service.system.storage as? SQLiteStorage)
+            let small = try await api.createSchedule(seats: [("R", 10, 100)])
+            let large = try await api.createSchedule(seats: [("R", 20, 100)])
+            let seqs = try await Self.admit(Int64(5401)...5403, service, api)
+            let batch = try [
+                Self.pendingHold(user: 5401, seats: [12], of: small, queueSeq: seqs[5401]!),
+                Self.pendingHold(user: 5402, seats: [12], of: large, queueSeq: seqs[5402]!),
+                Self.pendingHold(user: 5403, seats: [12], of: 999_999, queueSeq: seqs[5403]!),
+            ]
+            let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
+            #expect(throws: ServiceError(.seatOutOfRange, "Seat 12 does not exist; schedule \(small) has seats 1 to 10.")) {
+                try outcomes[0].get()
+            }
+            #expect(try outcomes[1].get().value.scheduleID == Int64(large))
+            #expect(throws: ServiceError(.scheduleNotFound, "Schedule 999999 not found.")) { try outcomes[2].get() }
             try await checkInvariants(service)
         }
     }

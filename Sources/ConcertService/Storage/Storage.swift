@@ -161,6 +161,11 @@ func groupedByPerformance(_ schedules: [Schedule]) -> [(Int64, [Schedule])] {
     return order.map { ($0, byPerformance[$0] ?? []) }
 }
 
+/// Seat numbers as `reservations.seat_numbers` stores them: "1,2".
+func storedSeatList(_ seatNumbers: some Sequence<some BinaryInteger>) -> String {
+    seatNumbers.map { String($0) }.joined(separator: ",")
+}
+
 extension NewHold {
     /// The reservation a store made of this hold, as it reads back (times to the millisecond).
     func storedReservation(id: Int64, createdAt now: Date) -> Reservation {

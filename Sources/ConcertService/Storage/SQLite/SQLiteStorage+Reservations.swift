@@ -12,11 +12,19 @@ extension SQLiteStorage {
     static func writeHolds(_ batch: [PendingHold], pool: DatabasePool) async throws -> [Result<Idempotent<Reservation>, any Error>] {
         try await translatingErrors {
             try await pool.write { db in
-                batch.map { pending in
+                // Each schedule read once per batch: a hold's rules need its sale window and
+                // seat range, which no hold changes.
+                let schedules = try Dictionary(
+                    uniqueKeysWithValues: Set(batch.map(\.request.selection.scheduleID)).compactMap { id in
+                        try storedSchedule(db, id: id).map { (id, $0) }
+                    })
+                return batch.map { pending in
                     Result {
                         var held: Idempotent<Reservation>?
                         try db.inSavepoint {
-                            held = try hold(pending.request, now: pending.now, idempotency: pending.idempotency, in: db)
+                            held = try hold(
+                                pending.request, of: schedules[pending.request.selection.scheduleID], now: pending.now,
+                                idempotency: pending.idempotency, in: db)
                             return .commit
                         }
                         return held!
@@ -26,11 +34,13 @@ extension SQLiteStorage {
         }
     }
 
-    /// One hold, in the caller's transaction.
-    private static func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?, in db: Database) throws -> Idempotent<Reservation> {
+    /// One hold of `schedule` (nil: there is no such schedule), in the caller's transaction.
+    private static func hold(
+        _ request: HoldRequest, of schedule: Schedule?, now: Date, idempotency: IdempotencyKey?, in db: Database
+    ) throws -> Idempotent<Reservation> {
         try Self.idempotent(idempotency, db, now: now) {
             let selection = request.selection
-            guard let schedule = try Self.storedSchedule(db, id: selection.scheduleID) else {
+            guard let schedule else {
                 throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
             }
             try schedule.checkHold(of: selection, at: now)
@@ -38,7 +48,7 @@ extension SQLiteStorage {
 
             // SQLite has no array binding: the seats go in as a JSON array, so every statement
             // of a hold has fixed text and comes from the statement cache.
-            let seatList = selection.seatNumbers.map(String.init).joined(separator: ",")
+            let seatList = storedSeatList(selection.seatNumbers)
             let wanted = try Row.fetchAll(
                 db.cachedStatement(sql: """
                     SELECT s.seat_no, s.grade, s.price, r.* FROM seats s
@@ -80,7 +90,7 @@ extension SQLiteStorage {
     }
 
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
-        let seatArray = "[\(selection.seatNumbers.map(String.init).joined(separator: ","))]"
+        let seatArray = "[\(storedSeatList(selection.seatNumbers))]"
         return try await read { db in
             try Row.fetchOne(
                 db.cachedStatement(sql: """
