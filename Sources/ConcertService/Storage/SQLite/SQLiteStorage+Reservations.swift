@@ -20,17 +20,30 @@ extension SQLiteStorage {
                     })
                 return batch.map { pending in
                     Result {
-                        var held: Idempotent<Reservation>?
-                        try db.inSavepoint {
-                            held = try hold(
+                        try inSavepoint(db) {
+                            try hold(
                                 pending.request, of: schedules[pending.request.selection.scheduleID], now: pending.now,
                                 idempotency: pending.idempotency, in: db)
-                            return .commit
                         }
-                        return held!
                     }
                 }
             }
+        }
+    }
+
+    /// `body` all or nothing within the caller's transaction. GRDB's `inSavepoint` prepares its
+    /// SAVEPOINT and RELEASE statements anew each time (2.4% of the server's CPU in the hold
+    /// benchmark, which makes one savepoint per hold); these come from the statement cache.
+    private static func inSavepoint<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        try db.cachedStatement(sql: "SAVEPOINT hold").execute()
+        do {
+            let value = try body()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT hold").execute()
+            return value
+        } catch {
+            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT hold").execute()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT hold").execute()
+            throw error
         }
     }
 
