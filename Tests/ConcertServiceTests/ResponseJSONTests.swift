@@ -12,8 +12,9 @@ import Testing
         let edges = ["2000-02-29T23:59:59Z", "2100-02-28T12:00:00Z", "2100-03-01T00:00:00Z", "1999-12-31T23:59:59Z"]
             .map { try! Date($0, strategy: .iso8601) }
         for index in 0..<2_000 {
-            // Dates to the millisecond, as stored, from 1970 to 2200.
-            let randomDate = { Date(millis: Int64.random(in: 0...7_258_118_400_000, using: &generator)) }
+            // Dates to the millisecond, as stored, from 1583 (Foundation's calendar is Julian
+            // before October 1582) to 9999.
+            let randomDate = { Date(millis: Int64.random(in: -12_212_553_600_000...253_402_300_799_999, using: &generator)) }
             let created = index < edges.count ? edges[index] : randomDate()
             let reservation = Reservation(
                 id: Int64.random(in: 1...Int64.max, using: &generator), userID: 1,

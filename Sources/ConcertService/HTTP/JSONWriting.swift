@@ -33,7 +33,8 @@ extension ByteBuffer {
     }
 
     /// A date as the encoder's `.iso8601` strategy writes it: `"2026-11-27T03:28:06Z"`, UTC,
-    /// whole seconds (years 1 to 9999).
+    /// whole seconds, Gregorian (as Foundation's from 1583 to 9999; the service writes no
+    /// earlier date).
     mutating func writeJSONDate(_ date: Date) {
         let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
         let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
