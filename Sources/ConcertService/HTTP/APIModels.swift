@@ -157,8 +157,7 @@ struct ReservationResponse: ResponseGenerator, Encodable {
 
     /// The keys in sorted order, as `APIJSON.encoder` writes them.
     var json: ByteBuffer {
-        var body = ByteBuffer()
-        body.reserveCapacity(192)
+        var body = ByteBufferAllocator().buffer(capacity: 192)
         body.writeStaticString(#"{"created_at":"#)
         body.writeJSONDate(createdAt)
         body.writeStaticString(#","hold_expires_at":"#)

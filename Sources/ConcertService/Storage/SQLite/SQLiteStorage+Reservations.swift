@@ -20,7 +20,7 @@ extension SQLiteStorage {
                     })
                 return batch.map { pending in
                     Result {
-                        try inSavepoint(db) {
+                        try inCachedSavepoint(db) {
                             try hold(
                                 pending.request, of: schedules[pending.request.selection.scheduleID], now: pending.now,
                                 idempotency: pending.idempotency, in: db)
@@ -34,7 +34,7 @@ extension SQLiteStorage {
     /// `body` all or nothing within the caller's transaction. GRDB's `inSavepoint` prepares its
     /// SAVEPOINT and RELEASE statements anew each time (2.4% of the server's CPU in the hold
     /// benchmark, which makes one savepoint per hold); these come from the statement cache.
-    private static func inSavepoint<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+    private static func inCachedSavepoint<T>(_ db: Database, _ body: () throws -> T) throws -> T {
         try db.cachedStatement(sql: "SAVEPOINT hold").execute()
         do {
             let value = try body()
