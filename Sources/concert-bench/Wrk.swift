@@ -100,9 +100,8 @@ enum Wrk {
             guard parts.count == 2, let status = Int(parts[0]), let count = Int(parts[1]) else { return nil }
             return (status, count)
         })
-        if try number("late") > 0 {
-            throw BenchError("\(try number("late")) of the burst's connections were still opening when it started: \(line)")
-        }
+        let late = try number("late")
+        if late > 0 { throw BenchError("\(Int(late)) of the burst's connections were still opening when it started: \(line)") }
         let result = Result(
             statuses: statuses, seconds: try number("seconds"),
             p50Milliseconds: try number("p50_us") / 1000, p99Milliseconds: try number("p99_us") / 1000,
