@@ -15,11 +15,11 @@ struct Reply: Sendable {
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
 }
 
-/// What a load run saw: requests, statuses, latencies (µs) and wall time.
+/// What a load run saw: requests, statuses, latencies (µs) and wall time. A request without an
+/// answer counts in `requests` but in no status.
 struct LoadResult: Sendable {
     var requests = 0
     var statuses: [Int: Int] = [:]
-    var transportErrors = 0
     var latency = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
     var elapsed: Duration = .zero
 
@@ -27,7 +27,6 @@ struct LoadResult: Sendable {
     init(_ tallies: [WorkerTally], elapsed: Duration) {
         for tally in tallies {
             requests += tally.latencies.count
-            transportErrors += tally.transportErrors
             statuses.merge(tally.statuses, uniquingKeysWith: +)
             for microseconds in tally.latencies { _ = latency.record(microseconds) }
         }
@@ -38,7 +37,6 @@ struct LoadResult: Sendable {
     /// Latency at a percentile, in milliseconds.
     func milliseconds(at percentile: Double) -> Double { Double(latency.valueAtPercentile(percentile)) / 1000 }
     func count(_ status: Int) -> Int { statuses[status] ?? 0 }
-    var serverErrors: Int { statuses.filter { $0.key >= 500 }.values.reduce(0, +) }
 }
 
 /// What one worker saw. Plain arrays while the load runs: a histogram per worker (150 KB to
