@@ -138,18 +138,20 @@ import Testing
             let storage = try #require(service.system.storage as? SQLiteStorage)
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5301, schedule: schedule, seats: [2]).status == .created)
-            let seqs = try await Self.admit(Int64(5302)...5304, service, api)
-            let batch = try [(5302, [1]), (5303, [3, 2]), (5304, [4, 5])].map { user, seats in
+            let seqs = try await Self.admit(Int64(5302)...5305, service, api)
+            // 5305 wants seat 1, which 5302 takes earlier in the same batch.
+            let batch = try [(5302, [1]), (5303, [3, 2]), (5304, [4, 5]), (5305, [6, 1])].map { user, seats in
                 try Self.pendingHold(user: Int64(user), seats: seats, of: schedule, queueSeq: seqs[Int64(user)]!)
             }
             let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
-            #expect(outcomes.map { (try? $0.get()) != nil } == [true, false, true])
-            #expect(throws: ServiceError.self) { try outcomes[1].get() }
-            for (seat, claims) in [(1, 1), (2, 1), (3, 0), (4, 1), (5, 1)] {
+            #expect(outcomes.map { (try? $0.get()) != nil } == [true, false, true, false])
+            #expect(throws: ServiceError(.seatUnavailable, "Seat 2 of schedule \(schedule) is already held or sold.")) { try outcomes[1].get() }
+            #expect(throws: ServiceError(.seatUnavailable, "Seat 1 of schedule \(schedule) is already held or sold.")) { try outcomes[3].get() }
+            for (seat, claims) in [(1, 1), (2, 1), (3, 0), (4, 1), (5, 1), (6, 0)] {
                 #expect(try await service.database.int("SELECT COUNT(*) FROM seat_claims WHERE schedule_id = \(schedule) AND seat_no = \(seat) AND live = 1") == claims)
             }
-            // The refused hold kept its queue entry.
-            #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id = 5303") == 1)
+            // The refused holds kept their queue entries.
+            #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id IN (5303, 5305)") == 2)
             try await checkInvariants(service)
         }
     }

@@ -12,6 +12,7 @@ extension SQLiteStorage {
     static func writeHolds(_ batch: [PendingHold], pool: DatabasePool) async throws -> [Result<Idempotent<Reservation>, any Error>] {
         try await translatingErrors {
             try await pool.write { db in
+                let statements = try HoldStatements(db)
                 // Each schedule read once per batch: a hold's rules need its sale window and
                 // seat range, which no hold changes.
                 let schedules = try Dictionary(
@@ -20,10 +21,10 @@ extension SQLiteStorage {
                     })
                 return batch.map { pending in
                     Result {
-                        try inCachedSavepoint(db) {
+                        try statements.inSavepoint {
                             try hold(
                                 pending.request, of: schedules[pending.request.selection.scheduleID], now: pending.now,
-                                idempotency: pending.idempotency, in: db)
+                                idempotency: pending.idempotency, statements, in: db)
                         }
                     }
                 }
@@ -31,25 +32,53 @@ extension SQLiteStorage {
         }
     }
 
-    /// `body` all or nothing within the caller's transaction. GRDB's `inSavepoint` prepares its
-    /// SAVEPOINT and RELEASE statements anew each time (2.4% of the server's CPU in the hold
-    /// benchmark, which makes one savepoint per hold); these come from the statement cache.
-    private static func inCachedSavepoint<T>(_ db: Database, _ body: () throws -> T) throws -> T {
-        try db.cachedStatement(sql: "SAVEPOINT hold").execute()
-        do {
-            let value = try body()
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT hold").execute()
-            return value
-        } catch {
-            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT hold").execute()
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT hold").execute()
-            throw error
+    /// The statements of a batch of holds, taken from the statement cache once per batch.
+    private struct HoldStatements {
+        let savepoint, releaseSavepoint, rollbackToSavepoint: Statement
+        let spendQueueEntry, wantedSeats, insertReservation, insertClaim, countOffSeats: Statement
+
+        init(_ db: Database) throws {
+            savepoint = try db.cachedStatement(sql: "SAVEPOINT hold")
+            releaseSavepoint = try db.cachedStatement(sql: "RELEASE SAVEPOINT hold")
+            rollbackToSavepoint = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT hold")
+            spendQueueEntry = try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?")
+            // Each wanted seat that exists, with the reservation of its live claim if any. SQLite
+            // has no array binding: the seats go in as a JSON array, so the statement has fixed
+            // text; CROSS JOIN keeps the array the outer loop (the planner would scan the schedule).
+            wantedSeats = try db.cachedStatement(sql: """
+                SELECT s.seat_no, s.grade, s.price, c.reservation_id FROM json_each(?) j
+                CROSS JOIN seats s ON s.schedule_id = ? AND s.seat_no = j.value
+                LEFT JOIN seat_claims c ON c.schedule_id = s.schedule_id AND c.seat_no = s.seat_no AND c.live = 1
+                """)
+            insertReservation = try db.cachedStatement(sql: """
+                INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
+                                          hold_expires_at, created_at, updated_at)
+                VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+                """)
+            insertClaim = try db.cachedStatement(sql: "INSERT INTO seat_claims (reservation_id, schedule_id, seat_no) VALUES (?, ?, ?)")
+            countOffSeats = try db.cachedStatement(sql: "UPDATE schedules SET remaining_seats = remaining_seats - ? WHERE id = ?")
+        }
+
+        /// `body` all or nothing within the batch's transaction. (GRDB's `inSavepoint` prepares
+        /// its SAVEPOINT and RELEASE anew each time: 2.4% of the server's CPU in the hold benchmark.)
+        func inSavepoint<T>(_ body: () throws -> T) throws -> T {
+            try savepoint.execute()
+            do {
+                let value = try body()
+                try releaseSavepoint.execute()
+                return value
+            } catch {
+                try rollbackToSavepoint.execute()
+                try releaseSavepoint.execute()
+                throw error
+            }
         }
     }
 
     /// One hold of `schedule` (nil: there is no such schedule), in the caller's transaction.
     private static func hold(
-        _ request: HoldRequest, of schedule: Schedule?, now: Date, idempotency: IdempotencyKey?, in db: Database
+        _ request: HoldRequest, of schedule: Schedule?, now: Date, idempotency: IdempotencyKey?, _ statements: HoldStatements,
+        in db: Database
     ) throws -> Idempotent<Reservation> {
         try Self.idempotent(idempotency, db, now: now) {
             let selection = request.selection
@@ -57,47 +86,36 @@ extension SQLiteStorage {
                 throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
             }
             try schedule.checkHold(of: selection, at: now)
-            try Self.spendQueueEntry(db, seq: request.queueSeq, userID: request.userID, now: now)
+            try statements.spendQueueEntry.execute(arguments: [request.queueSeq, request.userID, now.millis])
+            guard db.changesCount == 1 else {
+                throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
+            }
 
-            // SQLite has no array binding: the seats go in as a JSON array, so every statement
-            // of a hold has fixed text and comes from the statement cache.
             let seatList = storedSeatList(selection.seatNumbers)
-            let wanted = try Row.fetchAll(
-                db.cachedStatement(sql: """
-                    SELECT s.seat_no, s.grade, s.price, r.* FROM seats s
-                    LEFT JOIN seat_claims c ON c.schedule_id = s.schedule_id AND c.seat_no = s.seat_no AND c.live = 1
-                    LEFT JOIN reservations r ON r.id = c.reservation_id
-                    WHERE s.schedule_id = ? AND s.seat_no IN (SELECT value FROM json_each(?)) ORDER BY s.seat_no
-                    """),
-                arguments: [schedule.id, "[\(seatList)]"])
-            let hold = try NewHold(
-                userID: request.userID, selection: selection,
-                seats: wanted.map { Seat(seatNo: $0["seat_no"], grade: $0["grade"], price: $0["price"]) },
-                now: now, holdDuration: request.holdDuration)
-            try Self.requireFree(wanted, in: db, scheduleID: schedule.id, now: now)
+            var seats: [Seat] = []
+            var claims: [SeatClaim] = []
+            let rows = try Row.fetchCursor(statements.wantedSeats, arguments: ["[\(seatList)]", schedule.id])
+            while let row = try rows.next() {
+                let seat = Seat(seatNo: row[0], grade: row[1], price: row[2])
+                seats.append(seat)
+                if let reservationID = row[3] as Int64? { claims.append(SeatClaim(seatNo: seat.seatNo, reservationID: reservationID)) }
+            }
+            let hold = try NewHold(userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
+            try Self.requireFree(claimed: claims, in: db, scheduleID: schedule.id, now: now)
 
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
-                                              hold_expires_at, created_at, updated_at)
-                    VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
+            try statements.insertReservation.execute(arguments: [
                 hold.userID, schedule.id, seatList, selection.seatNumbers.count, hold.totalPrice,
                 hold.holdExpiresAt.millis, now.millis, now.millis,
             ])
             let reservationID = db.lastInsertedRowID
-            let claim = try db.cachedStatement(sql: "INSERT INTO seat_claims (reservation_id, schedule_id, seat_no) VALUES (?, ?, ?)")
             do {
                 for seatNo in selection.seatNumbers {
-                    try claim.execute(arguments: [reservationID, schedule.id, seatNo])
+                    try statements.insertClaim.execute(arguments: [reservationID, schedule.id, seatNo])
                 }
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                 throw ServiceError(.seatUnavailable, "A selected seat of schedule \(schedule.id) is already held or sold.")
             }
-            try db.cachedStatement(sql: "UPDATE schedules SET remaining_seats = remaining_seats - ? WHERE id = ?").execute(arguments: [
-                selection.seatNumbers.count, schedule.id,
-            ])
+            try statements.countOffSeats.execute(arguments: [selection.seatNumbers.count, schedule.id])
             return hold.storedReservation(id: reservationID, createdAt: now)
         }
     }
@@ -190,25 +208,22 @@ extension SQLiteStorage {
 
     // MARK: Steps of the transactions above
 
-    /// A hold spends the user's active queue entry, in the same transaction.
-    private static func spendQueueEntry(_ db: Database, seq: Int64, userID: Int64, now: Date) throws {
-        try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?").execute(arguments: [
-            seq, userID, now.millis,
-        ])
-        guard db.changesCount == 1 else {
-            throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
-        }
+    /// A wanted seat's live claim: the reservation that has the seat.
+    private struct SeatClaim {
+        var seatNo: Int
+        var reservationID: Int64
     }
 
-    /// Each wanted seat (a row with the reservation whose live claim it has, if any) must be
-    /// free. A hold past its deadline no longer counts (flow 7): it is expired here, before the
-    /// sweeper gets to it, and its seats are free again.
-    private static func requireFree(_ wanted: [Row], in db: Database, scheduleID: Int64, now: Date) throws {
+    /// Each claimed wanted seat must belong to a hold past its deadline, which no longer counts
+    /// (flow 7): it is expired here, before the sweeper gets to it, and its seats are free again.
+    private static func requireFree(claimed claims: [SeatClaim], in db: Database, scheduleID: Int64, now: Date) throws {
         var lapsed: [Int64: Reservation] = [:]
-        for row in wanted where (row["id"] as Int64?) != nil {
-            let claimant = reservation(from: row)
-            guard claimant.isLapsed(at: now) else {
-                throw ServiceError(.seatUnavailable, "Seat \(row["seat_no"] as Int) of schedule \(scheduleID) is already held or sold.")
+        for claim in claims.sorted(by: { $0.seatNo < $1.seatNo }) where lapsed[claim.reservationID] == nil {
+            let claimant = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM reservations WHERE id = ?"), arguments: [claim.reservationID]
+            ).map(reservation(from:))
+            guard let claimant, claimant.isLapsed(at: now) else {
+                throw ServiceError(.seatUnavailable, "Seat \(claim.seatNo) of schedule \(scheduleID) is already held or sold.")
             }
             lapsed[claimant.id] = claimant
         }
