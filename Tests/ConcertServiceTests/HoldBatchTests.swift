@@ -156,6 +156,52 @@ import Testing
         }
     }
 
+    /// A SQLite hold of unclaimed seats is written without a savepoint: everything that can
+    /// refuse it is checked first. A spent queue token still answers before a taken seat.
+    @Test func sqliteNamesASpentTokenBeforeATakenSeat() async throws {
+        let service = try await TestService(.sqlite)
+        try await service.run { api in
+            let storage = try #require(service.system.storage as? SQLiteStorage)
+            let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
+            #expect(try await api.hold(user: 5501, schedule: schedule, seats: [2]).status == .created)
+            let seqs = try await Self.admit(Int64(5502)...5502, service, api)
+            let batch = try [
+                Self.pendingHold(user: 5502, seats: [2], of: schedule, queueSeq: 999_999),  // not the user's entry, and a taken seat
+                Self.pendingHold(user: 5502, seats: [3], of: schedule, queueSeq: seqs[5502]!),
+            ]
+            let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
+            #expect(throws: ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")) {
+                try outcomes[0].get()
+            }
+            #expect(try outcomes[1].get().value.seatNumbers == [3])
+            try await checkInvariants(service)
+        }
+    }
+
+    /// Should a write that the checks made safe fail anyway (here a seat count made wrong by
+    /// hand), the batch is undone and written again with a savepoint per hold: the others commit.
+    @Test func sqliteWritesABatchAgainInSavepointsWhenAWriteFailsUnexpectedly() async throws {
+        let service = try await TestService(.sqlite)
+        try await service.run { api in
+            let storage = try #require(service.system.storage as? SQLiteStorage)
+            let broken = try await api.createSchedule(seats: [("R", 10, 100)])
+            let sound = try await api.createSchedule(seats: [("R", 10, 100)])
+            let seqs = try await Self.admit(Int64(5601)...5603, service, api)
+            try await service.database.execute("UPDATE schedules SET remaining_seats = 0 WHERE id = \(broken)")
+            let batch = try [(5601, sound), (5602, broken), (5603, sound)].map { user, schedule in
+                try Self.pendingHold(user: Int64(user), seats: [user - 5600], of: schedule, queueSeq: seqs[Int64(user)]!)
+            }
+            let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
+            #expect(outcomes.map { (try? $0.get()) != nil } == [true, false, true])
+            #expect(try await service.database.int("SELECT COUNT(*) FROM reservations WHERE user_id = 5602") == 0)
+            #expect(try await service.database.int("SELECT COUNT(*) FROM seat_claims WHERE schedule_id = \(broken)") == 0)
+            #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id = 5602") == 1)
+            #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id IN (5601, 5603)") == 0)
+            try await service.database.execute("UPDATE schedules SET remaining_seats = 10 WHERE id = \(broken)")
+            try await checkInvariants(service)
+        }
+    }
+
     /// A SQLite batch reads each schedule once: every hold is still judged by its own schedule.
     @Test func sqliteJudgesEachHoldOfABatchByItsOwnSchedule() async throws {
         let service = try await TestService(.sqlite)

@@ -7,41 +7,75 @@ extension SQLiteStorage {
     }
 
     /// Holds that arrive while others are being written share one transaction (SQLite has one
-    /// writer, and a commit costs about the same for one hold as for a hundred); each runs in a
-    /// savepoint of its own, so a refused hold leaves nothing behind and the others commit.
+    /// writer, and a commit costs about the same for one hold as for a hundred). Each hold is all
+    /// or nothing: a refused hold leaves nothing behind and the others commit.
     static func writeHolds(_ batch: [PendingHold], pool: DatabasePool) async throws -> [Result<Idempotent<Reservation>, any Error>] {
+        do {
+            return try await writeHolds(batch, pool: pool, everyHoldInSavepoint: false)
+        } catch is UnfinishedHold {
+            // A write that the checks before it should have made safe failed: the batch is
+            // undone, and written again with every hold in a savepoint of its own.
+            return try await writeHolds(batch, pool: pool, everyHoldInSavepoint: true)
+        }
+    }
+
+    private static func writeHolds(
+        _ batch: [PendingHold], pool: DatabasePool, everyHoldInSavepoint: Bool
+    ) async throws -> [Result<Idempotent<Reservation>, any Error>] {
         try await translatingErrors {
             try await pool.write { db in
-                let statements = try HoldStatements(db)
+                var statements = try HoldStatements(db)
                 // Each schedule read once per batch: a hold's rules need its sale window and
                 // seat range, which no hold changes.
                 let schedules = try Dictionary(
                     uniqueKeysWithValues: Set(batch.map(\.request.selection.scheduleID)).compactMap { id in
                         try storedSchedule(db, id: id).map { (id, $0) }
                     })
-                return batch.map { pending in
-                    Result {
-                        try statements.inSavepoint {
-                            try hold(
-                                pending.request, of: schedules[pending.request.selection.scheduleID], now: pending.now,
-                                idempotency: pending.idempotency, statements, in: db)
+                var outcomes: [Result<Idempotent<Reservation>, any Error>] = []
+                for pending in batch {
+                    let schedule = schedules[pending.request.selection.scheduleID]
+                    do {
+                        if everyHoldInSavepoint || pending.idempotency != nil {
+                            // The idempotency record is written after the hold: both in one savepoint.
+                            outcomes.append(
+                                .success(
+                                    try statements.inSavepoint {
+                                        try idempotent(pending.idempotency, db, now: pending.now) {
+                                            try hold(pending, of: schedule, statements, inSavepoint: true, in: db)
+                                        }
+                                    }))
+                        } else {
+                            let reservation = try hold(pending, of: schedule, statements, inSavepoint: false, in: db)
+                            outcomes.append(.success(Idempotent(value: reservation, replayed: false)))
                         }
+                    } catch let unfinished as UnfinishedHold {
+                        throw unfinished
+                    } catch {
+                        outcomes.append(.failure(error))
+                        // GRDB drops a statement that failed from its cache: it cannot run again.
+                        statements = try HoldStatements(db)
                     }
                 }
+                return outcomes
             }
         }
     }
 
+    /// A hold outside a savepoint failed after its first write: only undoing the whole
+    /// transaction takes that write back.
+    private struct UnfinishedHold: Error {}
+
     /// The statements of a batch of holds, taken from the statement cache once per batch.
     private struct HoldStatements {
         let savepoint, releaseSavepoint, rollbackToSavepoint: Statement
-        let spendQueueEntry, wantedSeats, insertReservation, insertClaim, countOffSeats: Statement
+        let spendQueueEntry, isQueueEntryActive, wantedSeats, insertReservation, insertClaim, countOffSeats: Statement
 
         init(_ db: Database) throws {
             savepoint = try db.cachedStatement(sql: "SAVEPOINT hold")
             releaseSavepoint = try db.cachedStatement(sql: "RELEASE SAVEPOINT hold")
             rollbackToSavepoint = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT hold")
             spendQueueEntry = try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?")
+            isQueueEntryActive = try db.cachedStatement(sql: "SELECT 1 FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?")
             // Each wanted seat that exists, with the reservation of its live claim if any. SQLite
             // has no array binding: the seats go in as a JSON array, so the statement has fixed
             // text; CROSS JOIN keeps the array the outer loop (the planner would scan the schedule).
@@ -76,49 +110,72 @@ extension SQLiteStorage {
     }
 
     /// One hold of `schedule` (nil: there is no such schedule), in the caller's transaction.
+    /// A hold whose wanted seats have no claim is checked in full before its first write, so it
+    /// needs no savepoint, and a write that fails anyway throws `UnfinishedHold`. One whose seats
+    /// have a claim (taken, or a lapsed hold to release first) is written in a savepoint.
     private static func hold(
-        _ request: HoldRequest, of schedule: Schedule?, now: Date, idempotency: IdempotencyKey?, _ statements: HoldStatements,
-        in db: Database
-    ) throws -> Idempotent<Reservation> {
-        try Self.idempotent(idempotency, db, now: now) {
-            let selection = request.selection
-            guard let schedule else {
-                throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
-            }
-            try schedule.checkHold(of: selection, at: now)
-            try statements.spendQueueEntry.execute(arguments: [request.queueSeq, request.userID, now.millis])
-            guard db.changesCount == 1 else {
-                throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
-            }
-
-            let seatList = storedSeatList(selection.seatNumbers)
+        _ pending: PendingHold, of schedule: Schedule?, _ statements: HoldStatements, inSavepoint: Bool, in db: Database
+    ) throws -> Reservation {
+        let request = pending.request, selection = request.selection, now = pending.now
+        guard let schedule else {
+            throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
+        }
+        try schedule.checkHold(of: selection, at: now)
+        let queueEntry: StatementArguments = [request.queueSeq, request.userID, now.millis]
+        let seatList = storedSeatList(selection.seatNumbers)
+        let hold: NewHold
+        var claims: [SeatClaim] = []
+        do {
             var seats: [Seat] = []
-            var claims: [SeatClaim] = []
             let rows = try Row.fetchCursor(statements.wantedSeats, arguments: ["[\(seatList)]", schedule.id])
             while let row = try rows.next() {
                 let seat = Seat(seatNo: row[0], grade: row[1], price: row[2])
                 seats.append(seat)
                 if let reservationID = row[3] as Int64? { claims.append(SeatClaim(seatNo: seat.seatNo, reservationID: reservationID)) }
             }
-            let hold = try NewHold(userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
-            try Self.requireFree(claimed: claims, in: db, scheduleID: schedule.id, now: now)
+            hold = try NewHold(userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
+        } catch {
+            // A spent or expired queue token is the answer before any about the seats.
+            guard try Bool.fetchOne(statements.isQueueEntryActive, arguments: queueEntry) == true else { throw queueTokenExpired }
+            throw error
+        }
 
-            try statements.insertReservation.execute(arguments: [
-                hold.userID, schedule.id, seatList, selection.seatNumbers.count, hold.totalPrice,
-                hold.holdExpiresAt.millis, now.millis, now.millis,
-            ])
-            let reservationID = db.lastInsertedRowID
+        func spendQueueEntry() throws {
+            try statements.spendQueueEntry.execute(arguments: queueEntry)
+            guard db.changesCount == 1 else { throw queueTokenExpired }
+        }
+        func insert(inSavepoint: Bool) throws -> Reservation {
             do {
+                try statements.insertReservation.execute(arguments: [
+                    hold.userID, schedule.id, seatList, selection.seatNumbers.count, hold.totalPrice,
+                    hold.holdExpiresAt.millis, now.millis, now.millis,
+                ])
+                let reservationID = db.lastInsertedRowID
                 for seatNo in selection.seatNumbers {
                     try statements.insertClaim.execute(arguments: [reservationID, schedule.id, seatNo])
                 }
+                try statements.countOffSeats.execute(arguments: [selection.seatNumbers.count, schedule.id])
+                return hold.storedReservation(id: reservationID, createdAt: now)
+            } catch where !inSavepoint {
+                throw UnfinishedHold()
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                 throw ServiceError(.seatUnavailable, "A selected seat of schedule \(schedule.id) is already held or sold.")
             }
-            try statements.countOffSeats.execute(arguments: [selection.seatNumbers.count, schedule.id])
-            return hold.storedReservation(id: reservationID, createdAt: now)
         }
+
+        if claims.isEmpty {
+            try spendQueueEntry()
+            return try insert(inSavepoint: inSavepoint)
+        }
+        let claimedHold = {
+            try spendQueueEntry()
+            try requireFree(claimed: claims, in: db, scheduleID: schedule.id, now: now)
+            return try insert(inSavepoint: true)
+        }
+        return try inSavepoint ? claimedHold() : statements.inSavepoint(claimedHold)
     }
+
+    private static let queueTokenExpired = ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
 
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
         let seatArray = "[\(storedSeatList(selection.seatNumbers))]"
