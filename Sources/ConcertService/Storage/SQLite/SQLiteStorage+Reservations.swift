@@ -68,14 +68,13 @@ extension SQLiteStorage {
     /// The statements of a batch of holds, taken from the statement cache once per batch.
     private struct HoldStatements {
         let savepoint, releaseSavepoint, rollbackToSavepoint: Statement
-        let spendQueueEntry, isQueueEntryActive, wantedSeats, insertReservation, insertClaim, countOffSeats: Statement
+        let spendQueueEntry, wantedSeats, insertReservation, insertClaim, countOffSeats: Statement
 
         init(_ db: Database) throws {
             savepoint = try db.cachedStatement(sql: "SAVEPOINT hold")
             releaseSavepoint = try db.cachedStatement(sql: "RELEASE SAVEPOINT hold")
             rollbackToSavepoint = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT hold")
             spendQueueEntry = try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?")
-            isQueueEntryActive = try db.cachedStatement(sql: "SELECT 1 FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?")
             // Each wanted seat that exists, with the reservation of its live claim if any. SQLite
             // has no array binding: the seats go in as a JSON array, so the statement has fixed
             // text; CROSS JOIN keeps the array the outer loop (the planner would scan the schedule).
@@ -110,9 +109,11 @@ extension SQLiteStorage {
     }
 
     /// One hold of `schedule` (nil: there is no such schedule), in the caller's transaction.
-    /// A hold whose wanted seats have no claim is checked in full before its first write, so it
-    /// needs no savepoint, and a write that fails anyway throws `UnfinishedHold`. One whose seats
-    /// have a claim (taken, or a lapsed hold to release first) is written in a savepoint.
+    /// A hold whose wanted seats have no claim is checked in full before its first write (which
+    /// spends the queue entry, or finds it spent and changes nothing), so it needs no savepoint,
+    /// and a write that fails anyway throws `UnfinishedHold`. One whose seats have a claim
+    /// (taken, or a lapsed hold to release first) is written in a savepoint, its queue entry
+    /// first, so a spent token answers before a taken seat.
     private static func hold(
         _ pending: PendingHold, of schedule: Schedule?, _ statements: HoldStatements, inSavepoint: Bool, in db: Database
     ) throws -> Reservation {
@@ -121,28 +122,22 @@ extension SQLiteStorage {
             throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
         }
         try schedule.checkHold(of: selection, at: now)
-        let queueEntry: StatementArguments = [request.queueSeq, request.userID, now.millis]
         let seatList = storedSeatList(selection.seatNumbers)
-        let hold: NewHold
+        var seats: [Seat] = []
         var claims: [SeatClaim] = []
-        do {
-            var seats: [Seat] = []
-            let rows = try Row.fetchCursor(statements.wantedSeats, arguments: ["[\(seatList)]", schedule.id])
-            while let row = try rows.next() {
-                let seat = Seat(seatNo: row[0], grade: row[1], price: row[2])
-                seats.append(seat)
-                if let reservationID = row[3] as Int64? { claims.append(SeatClaim(seatNo: seat.seatNo, reservationID: reservationID)) }
-            }
-            hold = try NewHold(userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
-        } catch {
-            // A spent or expired queue token is the answer before any about the seats.
-            guard try Bool.fetchOne(statements.isQueueEntryActive, arguments: queueEntry) == true else { throw queueTokenExpired }
-            throw error
+        let rows = try Row.fetchCursor(statements.wantedSeats, arguments: ["[\(seatList)]", schedule.id])
+        while let row = try rows.next() {
+            let seat = Seat(seatNo: row[0], grade: row[1], price: row[2])
+            seats.append(seat)
+            if let reservationID = row[3] as Int64? { claims.append(SeatClaim(seatNo: seat.seatNo, reservationID: reservationID)) }
         }
+        let hold = try NewHold(userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
 
         func spendQueueEntry() throws {
-            try statements.spendQueueEntry.execute(arguments: queueEntry)
-            guard db.changesCount == 1 else { throw queueTokenExpired }
+            try statements.spendQueueEntry.execute(arguments: [request.queueSeq, request.userID, now.millis])
+            guard db.changesCount == 1 else {
+                throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
+            }
         }
         func insert(inSavepoint: Bool) throws -> Reservation {
             do {
@@ -174,8 +169,6 @@ extension SQLiteStorage {
         }
         return try inSavepoint ? claimedHold() : statements.inSavepoint(claimedHold)
     }
-
-    private static let queueTokenExpired = ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
 
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
         let seatArray = "[\(storedSeatList(selection.seatNumbers))]"
