@@ -8,7 +8,7 @@ import Testing
 /// Holds written in batches, directly: each hold in a batch is all or nothing, and one that
 /// cannot be written does not stop the others. On PostgreSQL the batch is one statement
 /// (`HoldStatements.QuickHolds`) that leaves what it cannot decide to the transaction; on
-/// SQLite one transaction with a savepoint per hold.
+/// SQLite one transaction, with a savepoint for a hold that needs one.
 @Suite struct HoldBatchTests {
     /// Admits `users`; answers their queue entries' seqs.
     static func admit(_ users: ClosedRange<Int64>, _ service: TestService, _ api: TestDriver) async throws -> [Int64: Int64] {
@@ -18,6 +18,15 @@ import Testing
             seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
         }
         return seqs
+    }
+
+    /// Runs `body` on a SQLite service and its storage, then checks the invariants.
+    static func withSQLite(_ body: @Sendable (TestService, TestDriver, SQLiteStorage) async throws -> Void) async throws {
+        let service = try await TestService(.sqlite)
+        try await service.run { api in
+            try await body(service, api, try #require(service.system.storage as? SQLiteStorage))
+            try await checkInvariants(service)
+        }
     }
 
     /// `user`'s hold of `seats` of `schedule`, ready for a SQLite batch.
@@ -133,9 +142,7 @@ import Testing
     }
 
     @Test func sqliteCommitsTheHoldsOfABatchThatSucceedAndUndoesTheOthers() async throws {
-        let service = try await TestService(.sqlite)
-        try await service.run { api in
-            let storage = try #require(service.system.storage as? SQLiteStorage)
+        try await Self.withSQLite { service, api, storage in
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5301, schedule: schedule, seats: [2]).status == .created)
             let seqs = try await Self.admit(Int64(5302)...5305, service, api)
@@ -155,16 +162,13 @@ import Testing
             }
             // The refused holds kept their queue entries.
             #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id IN (5303, 5305)") == 2)
-            try await checkInvariants(service)
         }
     }
 
     /// A spent queue token answers before a taken seat, and the refusal leaves the next hold of
     /// the same batch unharmed.
     @Test func sqliteNamesASpentTokenBeforeATakenSeat() async throws {
-        let service = try await TestService(.sqlite)
-        try await service.run { api in
-            let storage = try #require(service.system.storage as? SQLiteStorage)
+        try await Self.withSQLite { service, api, storage in
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5501, schedule: schedule, seats: [2]).status == .created)
             let seqs = try await Self.admit(Int64(5502)...5502, service, api)
@@ -177,16 +181,13 @@ import Testing
                 try outcomes[0].get()
             }
             #expect(try outcomes[1].get().value.seatNumbers == [3])
-            try await checkInvariants(service)
         }
     }
 
     /// Should a write that the checks made safe fail anyway (here a seat count made wrong by
     /// hand), the batch is undone and written again with a savepoint per hold: the others commit.
     @Test func sqliteWritesABatchAgainInSavepointsWhenAWriteFailsUnexpectedly() async throws {
-        let service = try await TestService(.sqlite)
-        try await service.run { api in
-            let storage = try #require(service.system.storage as? SQLiteStorage)
+        try await Self.withSQLite { service, api, storage in
             let broken = try await api.createSchedule(seats: [("R", 10, 100)])
             let sound = try await api.createSchedule(seats: [("R", 10, 100)])
             let seqs = try await Self.admit(Int64(5601)...5603, service, api)
@@ -201,15 +202,12 @@ import Testing
             #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id = 5602") == 1)
             #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id IN (5601, 5603)") == 0)
             try await service.database.execute("UPDATE schedules SET remaining_seats = 10 WHERE id = \(broken)")
-            try await checkInvariants(service)
         }
     }
 
     /// A SQLite batch reads each schedule once: every hold is still judged by its own schedule.
     @Test func sqliteJudgesEachHoldOfABatchByItsOwnSchedule() async throws {
-        let service = try await TestService(.sqlite)
-        try await service.run { api in
-            let storage = try #require(service.system.storage as? SQLiteStorage)
+        try await Self.withSQLite { service, api, storage in
             let small = try await api.createSchedule(seats: [("R", 10, 100)])
             let large = try await api.createSchedule(seats: [("R", 20, 100)])
             let seqs = try await Self.admit(Int64(5401)...5403, service, api)
@@ -224,7 +222,6 @@ import Testing
             }
             #expect(try outcomes[1].get().value.scheduleID == Int64(large))
             #expect(throws: ServiceError(.scheduleNotFound, "Schedule 999999 not found.")) { try outcomes[2].get() }
-            try await checkInvariants(service)
         }
     }
 }

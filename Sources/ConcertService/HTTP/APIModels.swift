@@ -152,7 +152,7 @@ struct ReservationResponse: ResponseGenerator, Encodable {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json))
+        Response(status: .ok, headers: [.contentType: jsonContentType], body: .init(byteBuffer: json))
     }
 
     /// The keys in sorted order, as `APIJSON.encoder` writes them.

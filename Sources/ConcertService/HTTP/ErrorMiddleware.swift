@@ -32,7 +32,7 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     static func response(for error: ServiceError) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        var headers: HTTPFields = [.contentType: jsonContentType]
         if error.code == .contended || error.code == .serviceUnavailable {
             headers[.retryAfter] = "1"  // transient: the same request may succeed in a moment
         }

@@ -5,6 +5,9 @@ import NIOCore
 // (a hold, a refusal): through JSONEncoder they cost more of the server's CPU than the rest of
 // the response. The output is byte for byte what `APIJSON.encoder` writes (tested).
 
+/// The content type of every JSON answer the service writes itself.
+let jsonContentType = "application/json; charset=utf-8"
+
 extension ByteBuffer {
     /// A JSON string: quotes, backslashes and control characters escaped (RFC 8259, section 7),
     /// everything else as its UTF-8 bytes.
