@@ -125,31 +125,29 @@ extension SQLiteStorage {
         let seatList = storedSeatList(selection.seatNumbers)
         var seats: [Seat] = []
         var claims: [SeatClaim] = []
-        let rows = try Row.fetchCursor(statements.wantedSeats, arguments: ["[\(seatList)]", schedule.id])
-        while let row = try rows.next() {
-            let seat = Seat(seatNo: row[0], grade: row[1], price: row[2])
+        try statements.wantedSeats.forEachRow(db, .text("[\(seatList)]"), .integer(schedule.id)) { row in
+            let seat = Seat(seatNo: Int(row.integer(at: 0)), grade: row.text(at: 1), price: row.integer(at: 2))
             seats.append(seat)
-            if let reservationID = row[3] as Int64? { claims.append(SeatClaim(seatNo: seat.seatNo, reservationID: reservationID)) }
+            if !row.isNull(at: 3) { claims.append(SeatClaim(seatNo: seat.seatNo, reservationID: row.integer(at: 3))) }
         }
         let hold = try NewHold(userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
 
         func spendQueueEntry() throws {
-            try statements.spendQueueEntry.execute(arguments: [request.queueSeq, request.userID, now.millis])
+            try statements.spendQueueEntry.run(db, .integer(request.queueSeq), .integer(request.userID), .integer(now.millis))
             guard db.changesCount == 1 else {
                 throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
             }
         }
         func insert(inSavepoint: Bool) throws -> Reservation {
             do {
-                try statements.insertReservation.execute(arguments: [
-                    hold.userID, schedule.id, seatList, selection.seatNumbers.count, hold.totalPrice,
-                    hold.holdExpiresAt.millis, now.millis, now.millis,
-                ])
+                try statements.insertReservation.run(
+                    db, .integer(hold.userID), .integer(schedule.id), .text(seatList), .integer(Int64(selection.seatNumbers.count)),
+                    .integer(hold.totalPrice), .integer(hold.holdExpiresAt.millis), .integer(now.millis), .integer(now.millis))
                 let reservationID = db.lastInsertedRowID
                 for seatNo in selection.seatNumbers {
-                    try statements.insertClaim.execute(arguments: [reservationID, schedule.id, seatNo])
+                    try statements.insertClaim.run(db, .integer(reservationID), .integer(schedule.id), .integer(Int64(seatNo)))
                 }
-                try statements.countOffSeats.execute(arguments: [selection.seatNumbers.count, schedule.id])
+                try statements.countOffSeats.run(db, .integer(Int64(selection.seatNumbers.count)), .integer(schedule.id))
                 return hold.storedReservation(id: reservationID, createdAt: now)
             } catch where !inSavepoint {
                 throw UnfinishedHold()
