@@ -228,6 +228,9 @@ import Testing
         let codec = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: "a"))
         let token = codec.encode(QueueTicket(userID: 42, seq: 7))
         #expect(codec.decode(token) == QueueTicket(userID: 42, seq: 7))
+        let large = QueueTicket(userID: .max, seq: 1 << 40 | 0xFF)
+        #expect(codec.decode(codec.encode(large)) == large)
+        #expect(codec.decode(token.dropLast(2)) == nil)
         let other = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: "b"))
         #expect(other.decode(token) == nil)
         let forgedPayload = Base64URL.encode(Data(repeating: 1, count: 16)) + "." + token.split(separator: ".")[1]

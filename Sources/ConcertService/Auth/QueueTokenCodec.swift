@@ -10,10 +10,11 @@ public struct QueueTicket: Sendable, Equatable {
 /// Queue tokens are the service's own: the ticket, HMAC-SHA256-signed with `QUEUE_SECRET`,
 /// base64url-encoded. Verifying one is a hash, not a database read, so polling stays cheap.
 public struct QueueTokenCodec: Sendable {
-    private let key: SymmetricKey
+    /// Keyed once: every token's MAC starts from a copy, not from the key (every poll and hold checks one).
+    private let keyedMAC: HMAC<SHA256>
 
     public init(secret: SymmetricKey) {
-        key = secret
+        keyedMAC = HMAC(key: secret)
     }
 
     /// The queue key derived from the credential secret, when `QUEUE_SECRET` is not set.
@@ -28,23 +29,26 @@ public struct QueueTokenCodec: Sendable {
         var payload = Data(capacity: 16)
         withUnsafeBytes(of: ticket.userID.bigEndian) { payload.append(contentsOf: $0) }
         withUnsafeBytes(of: ticket.seq.bigEndian) { payload.append(contentsOf: $0) }
-        let mac = Data(HMAC<SHA256>.authenticationCode(for: payload, using: key))
-        return Base64URL.encode(payload) + "." + Base64URL.encode(mac)
+        return Base64URL.encode(payload) + "." + Base64URL.encode(Data(mac(of: payload)))
     }
 
     /// The ticket of a genuine token, or nil for anything forged, truncated or malformed.
     public func decode(_ token: some StringProtocol) -> QueueTicket? {
         // A second "." would land in the MAC's text, which then fails to decode.
-        guard token.utf8.count <= 128, let dot = token.firstIndex(of: ".") else { return nil }
+        guard token.utf8.count <= 128, let dot = token.utf8.firstIndex(of: UInt8(ascii: ".")) else { return nil }
         guard let payload = Base64URL.decode(token[..<dot]), payload.count == 16,
-            let mac = Base64URL.decode(token[token.index(after: dot)...]),
-            HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: key)
+            let sentMAC = Base64URL.decode(token[token.utf8.index(after: dot)...])
         else { return nil }
-        let bytes = [UInt8](payload)
-        func int64(at offset: Int) -> Int64 {
-            bytes[offset..<offset + 8].reduce(Int64(0)) { ($0 << 8) | Int64($1) }
-        }
-        return QueueTicket(userID: int64(at: 0), seq: int64(at: 8))
+        // `==` against bytes compares in constant time.
+        guard mac(of: payload) == sentMAC else { return nil }
+        func int64(_ bytes: Data) -> Int64 { bytes.reduce(0) { ($0 << 8) | Int64($1) } }
+        return QueueTicket(userID: int64(payload.prefix(8)), seq: int64(payload.suffix(8)))
+    }
+
+    private func mac(of payload: Data) -> HashedAuthenticationCode<SHA256> {
+        var mac = keyedMAC
+        mac.update(data: payload)
+        return mac.finalize()
     }
 }
 
