@@ -35,12 +35,13 @@ extension Statement {
             switch sqlite3_step(sqliteStatement) {
             case SQLITE_ROW: try body(self)
             case SQLITE_DONE: return
-            case let code: try check(db, code)
+            case let code: try check(db, code)  // throws: no step answers SQLITE_OK
             }
         }
     }
 
     func integer(at column: Int32) -> Int64 { sqlite3_column_int64(sqliteStatement, column) }
+    /// A NOT NULL text column's value.
     func text(at column: Int32) -> String { String(cString: sqlite3_column_text(sqliteStatement, column)) }
     func isNull(at column: Int32) -> Bool { sqlite3_column_type(sqliteStatement, column) == SQLITE_NULL }
 
