@@ -316,6 +316,7 @@ import Testing
         cache.remember("d", as: user(4), until: later)  // c and a become the previous generation; b is forgotten
         #expect(cache.value(of: "b", at: Date()) == nil)
         #expect(cache.value(of: "a", at: Date()) == user(1))
+        #expect(cache.value(of: "a ", at: Date()) == nil, "known by the exact text")
         #expect(cache.value(of: "c", at: Date()) == user(3))
         #expect(cache.value(of: "d", at: Date()) == user(4))
         #expect(cache.value(of: "d", at: later) == nil, "expired at its deadline")
