@@ -6,7 +6,7 @@ import Synchronization
 /// client sends the same token again and again, and checking a signature costs more than
 /// looking the token up. A token is known by the SHA-256 of its exact text: as sure as the text
 /// for telling tokens apart, and 32 bytes kept inline, where a credential's text is a string of
-/// 150-250 bytes on the heap, so as many entries take a quarter of the memory.
+/// 150-250 bytes on the heap, so an entry takes about a quarter of the memory.
 ///
 /// Bounded in two generations of `capacity` each: when the current one is full it becomes the
 /// previous one and the oldest are forgotten. A token used again moves back to the current
@@ -21,13 +21,13 @@ final class RecentlyVerified<Value: Sendable>: Sendable {
         var current: [SHA256.Digest: Entry] = [:]
         var previous: [SHA256.Digest: Entry] = [:]
 
-        mutating func insert(_ token: SHA256.Digest, _ entry: Entry, capacity: Int) {
+        mutating func insert(_ key: SHA256.Digest, _ entry: Entry, capacity: Int) {
             if current.count >= capacity {
                 previous = current
                 // Sized once, not grown by doubling: the copies would stay in the heap's peak.
                 current = Dictionary(minimumCapacity: capacity)
             }
-            current[token] = entry
+            current[key] = entry
         }
     }
 
@@ -39,27 +39,27 @@ final class RecentlyVerified<Value: Sendable>: Sendable {
     }
 
     func value(of text: String, at now: Date = Date()) -> Value? {
-        let token = Self.digest(of: text)
+        let key = Self.key(of: text)
         return generations.withLock { generations in
-            if let recent = generations.current[token] {
+            if let recent = generations.current[key] {
                 guard now < recent.expiresAt else {
-                    generations.current[token] = nil
+                    generations.current[key] = nil
                     return nil
                 }
                 return recent.value
             }
-            guard let older = generations.previous.removeValue(forKey: token), now < older.expiresAt else { return nil }
-            generations.insert(token, older, capacity: capacity)
+            guard let older = generations.previous.removeValue(forKey: key), now < older.expiresAt else { return nil }
+            generations.insert(key, older, capacity: capacity)
             return older.value
         }
     }
 
     func remember(_ text: String, as value: Value, until expiresAt: Date = .distantFuture) {
-        let token = Self.digest(of: text)
-        generations.withLock { $0.insert(token, Entry(value: value, expiresAt: expiresAt), capacity: capacity) }
+        let key = Self.key(of: text)
+        generations.withLock { $0.insert(key, Entry(value: value, expiresAt: expiresAt), capacity: capacity) }
     }
 
-    private static func digest(of text: String) -> SHA256.Digest {
+    private static func key(of text: String) -> SHA256.Digest {
         var text = text
         return text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
     }
