@@ -37,7 +37,8 @@ public struct Credentials: Sendable {
     /// The identity behind a credential; `exp` is required and honoured, `sub` is the
     /// numeric user id.
     public func identity(fromToken token: String, now: Date = Date()) async throws -> Identity {
-        if let identity = verified.value(of: token, at: now) { return identity }
+        let key = TokenKey(token)
+        if let identity = verified.value(of: key, at: now) { return identity }
         let claims: CredentialClaims
         do {
             claims = try await keys.verify(token, as: CredentialClaims.self)
@@ -49,7 +50,7 @@ public struct Credentials: Sendable {
             throw ServiceError(.unauthenticated, "The credential's subject is not a user id.")
         }
         let identity = Identity(userID: userID, isAdmin: claims.scope == "admin")
-        verified.remember(token, as: identity, until: claims.exp.value)
+        verified.remember(key, as: identity, until: claims.exp.value)
         return identity
     }
 

@@ -2,11 +2,26 @@ import Crypto
 import Foundation
 import Synchronization
 
+/// A token as `RecentlyVerified` knows it: the SHA-256 of its exact text. As sure as the text
+/// for telling tokens apart, and 32 bytes kept inline, where a credential's text is a string of
+/// 150-250 bytes on the heap, so an entry takes about a quarter of the memory. A caller makes
+/// the key once and uses it for the lookup and, on a miss, for remembering.
+struct TokenKey: Hashable, Sendable, ExpressibleByStringLiteral {
+    private let digest: SHA256.Digest
+
+    init(_ text: String) {
+        var text = text
+        digest = text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+    }
+
+    init(stringLiteral text: String) {
+        self.init(text)
+    }
+}
+
 /// Tokens whose signature was checked recently, with what they said, until they expire: a
 /// client sends the same token again and again, and checking a signature costs more than
-/// looking the token up. A token is known by the SHA-256 of its exact text: as sure as the text
-/// for telling tokens apart, and 32 bytes kept inline, where a credential's text is a string of
-/// 150-250 bytes on the heap, so an entry takes about a quarter of the memory.
+/// looking the token up.
 ///
 /// Bounded in two generations of `capacity` each: when the current one is full it becomes the
 /// previous one and the oldest are forgotten. A token used again moves back to the current
@@ -18,10 +33,10 @@ final class RecentlyVerified<Value: Sendable>: Sendable {
     }
 
     private struct Generations {
-        var current: [SHA256.Digest: Entry] = [:]
-        var previous: [SHA256.Digest: Entry] = [:]
+        var current: [TokenKey: Entry] = [:]
+        var previous: [TokenKey: Entry] = [:]
 
-        mutating func insert(_ key: SHA256.Digest, _ entry: Entry, capacity: Int) {
+        mutating func insert(_ key: TokenKey, _ entry: Entry, capacity: Int) {
             if current.count >= capacity {
                 previous = current
                 // Sized once, not grown by doubling: the copies would stay in the heap's peak.
@@ -38,9 +53,8 @@ final class RecentlyVerified<Value: Sendable>: Sendable {
         self.capacity = capacity
     }
 
-    func value(of text: String, at now: Date = Date()) -> Value? {
-        let key = Self.key(of: text)
-        return generations.withLock { generations in
+    func value(of key: TokenKey, at now: Date = Date()) -> Value? {
+        generations.withLock { generations in
             if let recent = generations.current[key] {
                 guard now < recent.expiresAt else {
                     generations.current[key] = nil
@@ -54,13 +68,7 @@ final class RecentlyVerified<Value: Sendable>: Sendable {
         }
     }
 
-    func remember(_ text: String, as value: Value, until expiresAt: Date = .distantFuture) {
-        let key = Self.key(of: text)
+    func remember(_ key: TokenKey, as value: Value, until expiresAt: Date = .distantFuture) {
         generations.withLock { $0.insert(key, Entry(value: value, expiresAt: expiresAt), capacity: capacity) }
-    }
-
-    private static func key(of text: String) -> SHA256.Digest {
-        var text = text
-        return text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
     }
 }

@@ -131,11 +131,12 @@ public final class QueueService: Sendable {
         guard let token, !token.isEmpty else {
             throw ServiceError(.queueTokenMissing, "Send your queue token in the Queue-Token header.")
         }
-        if let ticket = verifiedTokens.value(of: token) { return ticket }
+        let key = TokenKey(token)
+        if let ticket = verifiedTokens.value(of: key) { return ticket }
         guard let ticket = codec.decode(token) else {
             throw ServiceError(.queueTokenInvalid, "The queue token is not valid.")
         }
-        verifiedTokens.remember(token, as: ticket)
+        verifiedTokens.remember(key, as: ticket)
         return ticket
     }
 

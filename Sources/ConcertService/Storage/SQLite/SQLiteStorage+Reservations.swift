@@ -52,8 +52,9 @@ extension SQLiteStorage {
                         throw unfinished
                     } catch {
                         outcomes.append(.failure(error))
-                        // GRDB drops a statement that failed from its cache: it cannot run again.
-                        statements = try HoldStatements(db)
+                        // GRDB drops a statement that failed from its cache, and one kept here would
+                        // throw that error again. A refusal by the rules failed no statement.
+                        if error is DatabaseError { statements = try HoldStatements(db) }
                     }
                 }
                 return outcomes
