@@ -31,12 +31,15 @@ enum DatabaseBaseline {
         }
     }
 
-    /// The same on a SQLite file in WAL mode with the server's durability (synchronous = FULL),
-    /// through GRDB's single writer.
-    static func sqlite(path: String, seats: Int, concurrency: Int) async throws -> Double {
-        var configuration = ScenarioDatabase.sqliteConfiguration
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        let pool = try DatabasePool(path: path, configuration: configuration)
+    /// The same on a SQLite file in WAL mode, through GRDB's single writer: with the server's
+    /// durability (synchronous = FULL, an fsync of the WAL at every commit), or, for reference
+    /// only, with GRDB's default (NORMAL: no fsync at commit, so a power cut may lose the last ones).
+    static func sqlite(path: String, seats: Int, concurrency: Int, durable: Bool) async throws -> Double {
+        let configuration = ScenarioDatabase.sqliteConfiguration
+        let pool =
+            durable
+            ? try SQLiteStorage.openDurablePool(path: path, configuration: configuration)
+            : try DatabasePool(path: path, configuration: configuration)
         try await pool.write { db in
             try db.execute(sql: "CREATE TABLE baseline_seats (seat_no INTEGER PRIMARY KEY, holder INTEGER)")
             try db.execute(sql: """

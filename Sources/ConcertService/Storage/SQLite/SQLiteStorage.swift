@@ -14,14 +14,20 @@ public final class SQLiteStorage: Storage {
         var configuration = Configuration()
         // Writers queue for the lock rather than failing at once under bursts.
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            // Durable commits: a confirmed payment survives a power cut, not just a crash.
-            try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
-        }
-        let pool = try DatabasePool(path: path, configuration: configuration)
+        let pool = try Self.openDurablePool(path: path, configuration: configuration)
         try SQLiteMigrations.migrator.migrate(pool)
         self.pool = pool
         holdWrites = WriteBatcher(maxBatch: 100) { batch in try await Self.writeHolds(batch, pool: pool) }
+    }
+
+    /// A pool whose commits are durable: a confirmed payment survives a power cut, not just a
+    /// crash (`synchronous = FULL`: the WAL is synced at every commit). GRDB sets NORMAL on the
+    /// writer when it turns WAL mode on, after `prepareDatabase` has run, so FULL is set on the
+    /// pool's one writer once the pool is open.
+    public static func openDurablePool(path: String, configuration: Configuration) throws -> DatabasePool {
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        return pool
     }
 
     public func ping() async throws {

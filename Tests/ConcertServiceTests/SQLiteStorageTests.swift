@@ -1,0 +1,31 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import ConcertService
+
+/// What the embedded backend does below the service: its durability.
+@Suite struct SQLiteStorageTests {
+    /// `PRAGMA synchronous` on the connection that writes: 2 is FULL (an fsync of the WAL at every
+    /// commit). GRDB sets NORMAL (1) when it turns on WAL mode, after `prepareDatabase` has run:
+    /// with NORMAL, a power cut may lose the last commits, a paid reservation among them.
+    @Test func theWriterCommitsWithSynchronousFull() async throws {
+        try await withStorage { storage in
+            let synchronous = try await storage.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+            #expect(synchronous == 2)
+        }
+    }
+
+    private func withStorage(_ body: (SQLiteStorage) async throws -> Void) async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("concert-storage-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let storage = try SQLiteStorage(path: path)
+        do {
+            try await body(storage)
+        } catch {
+            await storage.close()
+            throw error
+        }
+        await storage.close()
+    }
+}
