@@ -180,6 +180,35 @@ import Testing
         }
     }
 
+    /// Joins are written in batches: 300 users join at once, 30 of them twice. Each user ends
+    /// with one queue entry, and each user's token (the later one, for those who joined twice)
+    /// is answered.
+    @Test(arguments: Backend.all)
+    func threeHundredUsersJoinAtOnce(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
+        try await service.run { api in
+            let users = Array(Int64(7000)..<7300)
+            let joins = users + users.prefix(30)
+            let tokens = try await withThrowingTaskGroup(of: (Int64, String?).self) { group in
+                for user in joins {
+                    group.addTask { (user, try await api.request(.post, "/v1/queue/tokens", user: user).string("token")) }
+                }
+                return try await group.reduce(into: [Int64: [String]]()) { tokens, joined in
+                    tokens[joined.0, default: []].append(try #require(joined.1))
+                }
+            }
+            #expect(try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id BETWEEN 7000 AND 7299") == 300)
+            #expect(try await service.database.int("SELECT COUNT(DISTINCT user_id) FROM queue_entries WHERE user_id BETWEEN 7000 AND 7299") == 300)
+            for user in users {
+                var answered = 0
+                for token in tokens[user] ?? [] {
+                    if try await api.request(.get, "/v1/queue/tokens/current", queueToken: token).status == .ok { answered += 1 }
+                }
+                #expect(answered >= 1, "user \(user)")
+            }
+        }
+    }
+
     @Test(arguments: Backend.all)
     func aRestartLosesNothing(_ backend: Backend) async throws {
         let service = try await TestService(backend)

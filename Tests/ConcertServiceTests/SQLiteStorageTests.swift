@@ -4,7 +4,7 @@ import Testing
 
 @testable import ConcertService
 
-/// What the embedded backend does below the service: its durability.
+/// What the embedded backend does below the service: its durability and its batched joins.
 @Suite struct SQLiteStorageTests {
     /// `PRAGMA synchronous` on the connection that writes: 2 is FULL (an fsync of the WAL at every
     /// commit). GRDB sets NORMAL (1) when it turns on WAL mode, after `prepareDatabase` has run:
@@ -13,6 +13,23 @@ import Testing
         try await withStorage { storage in
             let synchronous = try await storage.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
             #expect(synchronous == 2)
+        }
+    }
+
+    /// A batch of joins is written in arrival order, and a user twice in it ends with one entry,
+    /// at the later place, which both of their joins answer.
+    @Test func aBatchOfJoinsGivesEachUserOneEntryInArrivalOrder() async throws {
+        try await withStorage { storage in
+            let now = Date()
+            let seqs = try await SQLiteStorage.writeJoins(
+                [QueueJoin(userID: 1, joinedAt: now), QueueJoin(userID: 2, joinedAt: now), QueueJoin(userID: 1, joinedAt: now)],
+                pool: storage.pool)
+            #expect(seqs[0] == seqs[2])
+            #expect(seqs[1] < seqs[2])
+            let entries = try await storage.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT user_id, seq FROM queue_entries ORDER BY seq").map { [$0["user_id"], $0["seq"]] as [Int64] }
+            }
+            #expect(entries == [[2, seqs[1]], [1, seqs[2]]])
         }
     }
 

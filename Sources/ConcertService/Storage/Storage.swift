@@ -3,9 +3,9 @@ import Foundation
 // The seam between the service and its database. Each method is one transaction: it loads
 // (and on PostgreSQL locks) the rows it needs, applies the domain rules from `Domain/`, and
 // writes the result, so every backend enforces the same rules atomically. A unique index over
-// live seat claims backs the "one live reservation per seat" rule in every backend. Holds are
-// the exception in form, not in effect: concurrent ones are written in batches, each hold all
-// or nothing (see `WriteBatcher`).
+// live seat claims backs the "one live reservation per seat" rule in every backend. Holds and
+// queue joins are the exception in form, not in effect: concurrent ones are written in batches,
+// each one all or nothing (see `WriteBatcher`).
 
 /// Everything the service keeps. One implementation per database.
 public protocol Storage: CatalogueStore, ReservationStore, WalletStore, QueueStore {

@@ -1,21 +1,6 @@
 import Foundation
 import PostgresNIO
 
-/// A queue join on its way to the database.
-///
-/// Every join takes the queue counter's row lock until its commit has reached the disk (that is
-/// what keeps seqs visible in order), so one join per transaction would cap an instance at one
-/// join per disk flush: joins are written in batches (`PostgresStorage.joins`), one flush each.
-struct QueueJoin: Sendable {
-    var userID: Int64
-    var joinedAt: Date
-
-    /// A bug: the write returned no seq for a join it was given.
-    struct Unwritten: Error {
-        var userID: Int64
-    }
-}
-
 extension PostgresStorage {
     public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
         QueueEntry(seq: try await joins.submit(QueueJoin(userID: userID, joinedAt: now)), userID: userID, activeUntil: nil)
@@ -46,10 +31,7 @@ extension PostgresStorage {
                 seqs[userID] = seq
             }
         }
-        return try batch.map { join in
-            guard let seq = seqs[join.userID] else { throw QueueJoin.Unwritten(userID: join.userID) }
-            return seq
-        }
+        return try QueueJoin.seqs(of: batch, written: seqs)
     }
 
     public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound {

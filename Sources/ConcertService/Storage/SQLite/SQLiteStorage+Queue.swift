@@ -3,14 +3,24 @@ import GRDB
 
 extension SQLiteStorage {
     public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
-        // One writer at a time: entries commit in seq order.
-        try await write { db in
-            // One live entry per user (a unique column): re-joining goes to the back.
-            try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE user_id = ?").execute(arguments: [userID])
-            try db.cachedStatement(sql: "INSERT INTO queue_entries (user_id, joined_at) VALUES (?, ?)").execute(arguments: [
-                userID, now.millis,
-            ])
-            return QueueEntry(seq: db.lastInsertedRowID, userID: userID, activeUntil: nil)
+        QueueEntry(seq: try await joins.submit(QueueJoin(userID: userID, joinedAt: now)), userID: userID, activeUntil: nil)
+    }
+
+    /// One transaction for a batch of joins (see `QueueJoin`), in the order they arrived.
+    static func writeJoins(_ batch: [QueueJoin], pool: DatabasePool) async throws -> [Int64] {
+        try await translatingErrors {
+            try await pool.write { db in
+                // One live entry per user (a unique column): re-joining goes to the back.
+                let leave = try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE user_id = ?")
+                let enter = try db.cachedStatement(sql: "INSERT INTO queue_entries (user_id, joined_at) VALUES (?, ?)")
+                var seqs: [Int64: Int64] = [:]
+                for join in batch {
+                    try leave.execute(arguments: [join.userID])
+                    try enter.execute(arguments: [join.userID, join.joinedAt.millis])
+                    seqs[join.userID] = db.lastInsertedRowID
+                }
+                return try QueueJoin.seqs(of: batch, written: seqs)
+            }
         }
     }
 

@@ -8,6 +8,8 @@ public final class SQLiteStorage: Storage {
     let pool: DatabasePool
     /// Writes holds in batches (see `writeHolds`).
     let holdWrites: WriteBatcher<PendingHold, Result<Idempotent<Reservation>, any Error>>
+    /// Writes queue joins in batches (see `writeJoins`).
+    let joins: WriteBatcher<QueueJoin, Int64>
 
     /// Opens (creating if needed) the database file and brings its schema up to date.
     public init(path: String) throws {
@@ -18,6 +20,7 @@ public final class SQLiteStorage: Storage {
         try SQLiteMigrations.migrator.migrate(pool)
         self.pool = pool
         holdWrites = WriteBatcher(maxBatch: 100) { batch in try await Self.writeHolds(batch, pool: pool) }
+        joins = WriteBatcher(maxBatch: 1_000) { batch in try await Self.writeJoins(batch, pool: pool) }
     }
 
     /// A pool whose commits are durable: a confirmed payment survives a power cut, not just a
