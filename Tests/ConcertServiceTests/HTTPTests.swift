@@ -384,3 +384,10 @@ import Testing
         }
     }
 }
+
+/// The cache's tests name their tokens by literal text.
+extension TokenKey: ExpressibleByStringLiteral {
+    public init(stringLiteral text: String) {
+        self.init(text)
+    }
+}

@@ -20,15 +20,6 @@ import Testing
         return seqs
     }
 
-    /// Runs `body` on a SQLite service and its storage, then checks the invariants.
-    static func withSQLite(_ body: @Sendable (TestService, TestDriver, SQLiteStorage) async throws -> Void) async throws {
-        let service = try await TestService(.sqlite)
-        try await service.run { api in
-            try await body(service, api, try #require(service.system.storage as? SQLiteStorage))
-            try await checkInvariants(service)
-        }
-    }
-
     /// `user`'s hold of `seats` of `schedule`, ready for a SQLite batch.
     static func pendingHold(user: Int64, seats: [Int], of schedule: Int, queueSeq: Int64) throws -> PendingHold {
         PendingHold(
@@ -142,7 +133,7 @@ import Testing
     }
 
     @Test func sqliteCommitsTheHoldsOfABatchThatSucceedAndUndoesTheOthers() async throws {
-        try await Self.withSQLite { service, api, storage in
+        try await TestService.withSQLite { service, api, storage in
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5301, schedule: schedule, seats: [2]).status == .created)
             let seqs = try await Self.admit(Int64(5302)...5305, service, api)
@@ -168,7 +159,7 @@ import Testing
     /// A spent queue token answers before a taken seat, and the refusal leaves the next hold of
     /// the same batch unharmed.
     @Test func sqliteNamesASpentTokenBeforeATakenSeat() async throws {
-        try await Self.withSQLite { service, api, storage in
+        try await TestService.withSQLite { service, api, storage in
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5501, schedule: schedule, seats: [2]).status == .created)
             let seqs = try await Self.admit(Int64(5502)...5502, service, api)
@@ -187,7 +178,7 @@ import Testing
     /// Should a write that the checks made safe fail anyway (here a seat count made wrong by
     /// hand), the batch is undone and written again with a savepoint per hold: the others commit.
     @Test func sqliteWritesABatchAgainInSavepointsWhenAWriteFailsUnexpectedly() async throws {
-        try await Self.withSQLite { service, api, storage in
+        try await TestService.withSQLite { service, api, storage in
             let broken = try await api.createSchedule(seats: [("R", 10, 100)])
             let sound = try await api.createSchedule(seats: [("R", 10, 100)])
             let seqs = try await Self.admit(Int64(5601)...5603, service, api)
@@ -207,7 +198,7 @@ import Testing
 
     /// A SQLite batch reads each schedule once: every hold is still judged by its own schedule.
     @Test func sqliteJudgesEachHoldOfABatchByItsOwnSchedule() async throws {
-        try await Self.withSQLite { service, api, storage in
+        try await TestService.withSQLite { service, api, storage in
             let small = try await api.createSchedule(seats: [("R", 10, 100)])
             let large = try await api.createSchedule(seats: [("R", 20, 100)])
             let seqs = try await Self.admit(Int64(5401)...5403, service, api)

@@ -10,7 +10,7 @@ import Testing
     /// commit). GRDB sets NORMAL (1) when it turns on WAL mode, after `prepareDatabase` has run:
     /// with NORMAL, a power cut may lose the last commits, a paid reservation among them.
     @Test func theWriterCommitsWithSynchronousFull() async throws {
-        try await withStorage { storage in
+        try await TestService.withSQLite { _, _, storage in
             let synchronous = try await storage.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
             #expect(synchronous == 2)
         }
@@ -19,7 +19,7 @@ import Testing
     /// A batch of joins is written in arrival order, and a user twice in it ends with one entry,
     /// at the later place, which both of their joins answer.
     @Test func aBatchOfJoinsGivesEachUserOneEntryInArrivalOrder() async throws {
-        try await withStorage { storage in
+        try await TestService.withSQLite { _, _, storage in
             let now = Date()
             let seqs = try await SQLiteStorage.writeJoins(
                 [QueueJoin(userID: 1, joinedAt: now), QueueJoin(userID: 2, joinedAt: now), QueueJoin(userID: 1, joinedAt: now)],
@@ -31,18 +31,5 @@ import Testing
             }
             #expect(entries == [[2, seqs[1]], [1, seqs[2]]])
         }
-    }
-
-    private func withStorage(_ body: (SQLiteStorage) async throws -> Void) async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("concert-storage-\(UUID().uuidString).sqlite").path
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-        let storage = try SQLiteStorage(path: path)
-        do {
-            try await body(storage)
-        } catch {
-            await storage.close()
-            throw error
-        }
-        await storage.close()
     }
 }

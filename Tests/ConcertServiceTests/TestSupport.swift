@@ -91,6 +91,15 @@ struct TestService {
         try await run { one in try await other.run { two in try await body(one, two) } }
     }
 
+    /// Runs `body` on a SQLite service and its storage, then checks the invariants.
+    static func withSQLite(_ body: @Sendable (TestService, TestDriver, SQLiteStorage) async throws -> Void) async throws {
+        let service = try await TestService(.sqlite)
+        try await service.run { api in
+            try await body(service, api, try #require(service.system.storage as? SQLiteStorage))
+            try await checkInvariants(service)
+        }
+    }
+
     func token(user: Int64, admin: Bool = false) async throws -> String {
         try await system.credentials.mint(userID: user, admin: admin, validFor: .seconds(3600))
     }

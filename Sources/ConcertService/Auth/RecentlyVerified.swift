@@ -6,16 +6,12 @@ import Synchronization
 /// for telling tokens apart, and 32 bytes kept inline, where a credential's text is a string of
 /// 150-250 bytes on the heap, so an entry takes about a quarter of the memory. A caller makes
 /// the key once and uses it for the lookup and, on a miss, for remembering.
-struct TokenKey: Hashable, Sendable, ExpressibleByStringLiteral {
+struct TokenKey: Hashable, Sendable {
     private let digest: SHA256.Digest
 
     init(_ text: String) {
         var text = text
         digest = text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-    }
-
-    init(stringLiteral text: String) {
-        self.init(text)
     }
 }
 
