@@ -2,12 +2,13 @@ import ArgumentParser
 import ConcertService
 import Foundation
 import Logging
+import NIOCore
 
 @main
 struct Concert: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The concert reservation service.",
-        subcommands: [Serve.self, Migrate.self, SeedDemo.self, Token.self])
+        subcommands: [Serve.self, Migrate.self, SeedDemo.self, Token.self, Check.self])
 }
 
 /// Configuration from the environment, with flags that override it.
@@ -40,8 +41,47 @@ struct Serve: AsyncParsableCommand {
             logger.info("Seeded the demo catalogue", metadata: ["performances": "\(listings.count)"])
         }
         let app = try await buildApplication(system, config: config, logger: logger)
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            await system.storage.close()
+            throw StartupError(
+                "Port \(config.port) on \(config.host) is already in use: stop the program using it, or choose another with --port or PORT.")
+        }
         await system.storage.close()
+    }
+}
+
+/// A reason the service cannot start, said plainly (exit status 1, no usage text).
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify the stored data's integrity: seats sold once, counts, wallets against their ledgers, queue order.",
+        discussion: "Prints one line per check and exits with status 1 if any rule is broken. Safe on a live database: it only reads.")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let config = try options.load()
+        let storage = try await ConcertSystem.openStorage(config, logger: Logger.service(level: config.logLevel))
+        let report: IntegrityReport
+        do {
+            report = try await IntegrityService(store: storage).check()
+        } catch {
+            await storage.close()
+            throw error
+        }
+        await storage.close()
+        for finding in report.findings {
+            let verdict = finding.violations == 0 ? "ok" : "VIOLATED by \(finding.violations) row(s)"
+            print("\(finding.check.name): \(verdict) - \(finding.check.rule)")
+        }
+        print(report.isClean ? "All \(report.findings.count) checks passed." : "Integrity violations found.")
+        if !report.isClean { throw ExitCode(1) }
     }
 }
 
@@ -52,8 +92,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let system = try await ConcertSystem.open(config, logger: Logger.service(level: config.logLevel))
-        await system.storage.close()
+        try await ConcertSystem.openStorage(config, logger: Logger.service(level: config.logLevel)).close()
         // Not the URL itself: it may hold a password.
         print("Database schema is up to date: \(config.databaseURL == nil ? config.sqlitePath : "PostgreSQL (DATABASE_URL)")")
     }

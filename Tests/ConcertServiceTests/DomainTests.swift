@@ -179,7 +179,7 @@ import Testing
         #expect(board.activeCount == 3)
         board.removeTimedOut(at: until)
         #expect(board.activeCount == 0)
-        #expect(board.status(user: 102, seq: 2, at: now) == .gone)
+        #expect(board.status(user: 102, seq: 2, at: now) == .gone(.expired))
     }
 
     @Test func aJoinOnAnotherInstanceWaitsAtTheBackUntilThisBoardHearsOfIt() {
@@ -187,7 +187,7 @@ import Testing
         board.joined(user: 1, seq: 1)
         board.heard(through: 2)
         // seq 2 was handed out and is gone (spent elsewhere); seq 3 is too new to be known yet.
-        #expect(board.status(user: 2, seq: 2, at: now) == .gone)
+        #expect(board.status(user: 2, seq: 2, at: now) == .gone(.expired))
         #expect(board.status(user: 3, seq: 3, at: now) == .waiting(position: 2))
         // A user known here by an older entry re-joined elsewhere.
         #expect(board.status(user: 1, seq: 4, at: now) == .waiting(position: 2))
@@ -198,7 +198,7 @@ import Testing
         board.joined(user: 1, seq: 1)
         board.joined(user: 2, seq: 2)
         board.joined(user: 1, seq: 3)
-        #expect(board.status(user: 1, seq: 1, at: now) == .gone)
+        #expect(board.status(user: 1, seq: 1, at: now) == .gone(.replaced))
         #expect(board.status(user: 2, seq: 2, at: now) == .waiting(position: 1))
         #expect(board.status(user: 1, seq: 3, at: now) == .waiting(position: 2))
     }
@@ -209,9 +209,50 @@ import Testing
         board.joined(user: 1, seq: 1)
         #expect(board.status(user: 1, seq: 1, at: now) == .active(until: now.addingTimeInterval(60)))
         #expect(board.waitingCount == 0)
-        #expect(board.status(user: 1, seq: 1, at: now.addingTimeInterval(61)) == .gone)
-        board.ended(user: 1, seq: 1)
+        #expect(board.status(user: 1, seq: 1, at: now.addingTimeInterval(61)) == .gone(.expired))
+        board.ended(user: 1, seq: 1, because: .used)
         #expect(board.activeCount == 0)
+    }
+
+    @Test func anEndedEntrySaysWhyItEnded() {
+        var board = QueueBoard()
+        let until = now.addingTimeInterval(60)
+        board.admitted(user: 1, seq: 1, until: until)
+        board.admitted(user: 2, seq: 2, until: until)
+        board.joined(user: 3, seq: 3)
+        board.heard(through: 3)
+        board.ended(user: 1, seq: 1, because: .used)
+        board.joined(user: 3, seq: 4)
+        board.removeTimedOut(at: until)
+        #expect(board.status(user: 1, seq: 1, at: now) == .gone(.used))
+        #expect(board.status(user: 2, seq: 2, at: now) == .gone(.expired))
+        #expect(board.status(user: 3, seq: 3, at: now) == .gone(.replaced))
+        // Used, then joined again: the old token still says it was used, not replaced.
+        board.joined(user: 1, seq: 5)
+        #expect(board.status(user: 1, seq: 1, at: now) == .gone(.used))
+    }
+
+    @Test func theEstimatedWaitFollowsTheSlotsUnderACap() {
+        // One slot, taken for another 200 s: position 1 waits for it, position 2 for a whole window more.
+        let capped = AdmissionPolicy(tick: .seconds(1), admitPerTick: 10, maxActive: 1, activeDuration: .seconds(300))
+        let slots = capped.slots(activeUntil: [now.addingTimeInterval(200)], now: now)
+        #expect(capped.estimatedWaitSeconds(position: 1, slots: slots, now: now) == 200)
+        #expect(capped.estimatedWaitSeconds(position: 2, slots: slots, now: now) == 500)
+        // Three slots, one free: the first in line goes at the next tick, the next ones as windows end.
+        let three = AdmissionPolicy(tick: .seconds(1), admitPerTick: 10, maxActive: 3, activeDuration: .seconds(300))
+        let some = three.slots(activeUntil: [now.addingTimeInterval(90), now.addingTimeInterval(30)], now: now)
+        #expect(some == [now, now.addingTimeInterval(30), now.addingTimeInterval(90)])
+        #expect(three.estimatedWaitSeconds(position: 1, slots: some, now: now) == 1)
+        #expect(three.estimatedWaitSeconds(position: 2, slots: some, now: now) == 30)
+        #expect(three.estimatedWaitSeconds(position: 3, slots: some, now: now) == 90)
+        #expect(three.estimatedWaitSeconds(position: 4, slots: some, now: now) == 300)
+        // More active than the cap (it was lowered): the earliest endings only make room.
+        let lowered = three.slots(activeUntil: (1...5).map { now.addingTimeInterval(Double($0 * 10)) }, now: now)
+        #expect(lowered == [30, 40, 50].map { now.addingTimeInterval($0) })
+        // No cap: the pace alone.
+        let open = AdmissionPolicy(tick: .seconds(1), admitPerTick: 10, maxActive: 0, activeDuration: .seconds(300))
+        #expect(open.slots(activeUntil: [now], now: now).isEmpty)
+        #expect(open.estimatedWaitSeconds(position: 25, slots: [], now: now) == 3)
     }
 
     @Test func admissionRespectsTheActiveCap() {

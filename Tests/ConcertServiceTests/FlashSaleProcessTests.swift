@@ -218,7 +218,6 @@ final class ServerProcesses: Sendable {
     private let logs: [URL]
 
     init(count: Int, environment: [String: String]) throws {
-        let binary = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("concert")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-sale-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var ports: [Int] = []
@@ -229,8 +228,7 @@ final class ServerProcesses: Sendable {
             let log = directory.appendingPathComponent("instance-\(index).log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let process = Process()
-            process.executableURL = FileManager.default.fileExists(atPath: binary.path)
-                ? binary : Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("concert")
+            process.executableURL = concertBinary
             process.arguments = ["serve"]
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging([
                 "HOST": "127.0.0.1", "PORT": "\(port)", "INSTANCE_ID": "sale-\(index)",
@@ -278,6 +276,31 @@ final class ServerProcesses: Sendable {
     }
 
     deinit { stop() }
+}
+
+/// The `concert` executable built with the tests.
+var concertBinary: URL {
+    let binary = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("concert")
+    return FileManager.default.fileExists(atPath: binary.path)
+        ? binary : Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("concert")
+}
+
+/// Runs one `concert` command to its end; its exit status and everything it printed.
+func runConcert(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = concertBinary
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let text = await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) }
+            .start()
+    }
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
 }
 
 /// A port nobody listens on now: the kernel picks it for a socket that is closed at once.

@@ -99,11 +99,17 @@ import Testing
             #expect(seats.allSatisfy { $0["status"] as? String == "available" })
             #expect(try await api.request(.get, "/v1/schedules/999/seats", user: 5, queueToken: token).status == .notFound)
 
-            let outOfRange = try await api.request(.get, "/v1/performances?from=2030-01-01&to=2031-01-01", user: 5, queueToken: token)
+            let outOfRange = try await api.request(
+                .get, "/v1/performances?from=2030-01-01T00:00:00Z&to=2031-01-01T00:00:00%2B09:00", user: 5, queueToken: token)
             #expect((outOfRange.json["performances"] as? [Any])?.isEmpty == true)
-            let inverted = try await api.request(.get, "/v1/performances?from=2030-01-01&to=2029-01-01", user: 5, queueToken: token)
-            #expect(inverted.status == .badRequest)
-            #expect(try await api.request(.get, "/v1/performances?from=yesterday", user: 5, queueToken: token).status == .badRequest)
+            let inverted = try await api.request(
+                .get, "/v1/performances?from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z", user: 5, queueToken: token)
+            #expect(inverted.errorCode == "INVALID_RANGE")
+            for loose in ["yesterday", "2030-01-01", "2030-01-01T00:00:00"] {
+                let refused = try await api.request(.get, "/v1/performances?from=\(loose)", user: 5, queueToken: token)
+                #expect(refused.status == .badRequest)
+                #expect(refused.errorMessage?.contains("from: expected an RFC 3339 date-time with an offset") == true)
+            }
             #expect(try await api.request(.get, "/v1/performances", user: 5).errorCode == "QUEUE_TOKEN_MISSING")
         }
     }
@@ -199,7 +205,7 @@ import Testing
             #expect(missing.errorMessage == "Missing field schedule_id.")
             #expect(try await hold(#"{"scheduleId": \#(schedule), "seatNumbers": [1]}"#).errorCode == "INVALID_BODY")
             #expect(try await hold("{not json").errorCode == "INVALID_BODY")
-            #expect(try await hold(String(repeating: " ", count: 20_000) + "{}").status == .contentTooLarge)
+            #expect(try await hold(String(repeating: " ", count: 70_000) + "{}").status == .contentTooLarge)
             // None of that spent the token or took a seat.
             #expect(try await api.request(.get, "/v1/queue/tokens/current", queueToken: token).string("status") == "active")
             let map = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 30, queueToken: token)
@@ -346,19 +352,9 @@ import Testing
 
 /// The service's log handler renders metadata only when it writes a line, and then all of it.
 @Suite struct ServiceLoggerTests {
-    final class Lines: TextOutputStream, @unchecked Sendable {
-        private let lock = NSLock()
-        private var text = ""
-        func write(_ string: String) { lock.withLock { text += string } }
-        var written: String { lock.withLock { text } }
-    }
-
     @Test func aWrittenLineCarriesTheLoggersAndTheCallsMetadata() {
-        let lines = Lines()
-        var logger = Logger(label: "concert") { label in
-            DeferredMetadataLogHandler(output: StreamLogHandler(label: label, stream: lines, metadataProvider: nil))
-        }
-        logger.logLevel = .info
+        let lines = LogLines()
+        var logger = lines.logger(level: .info)
         logger[metadataKey: "hb.request.id"] = "42"
         logger.debug("below the level")
         logger.info("Seat held", metadata: ["seat": "7"])

@@ -28,7 +28,8 @@ import Testing
                 let api = user % 2 == 0 ? one : two
                 tokens.append(try #require(try await api.request(.post, "/v1/queue/tokens", user: user).string("token")))
             }
-            try await Task.sleep(for: .milliseconds(300))  // several ticks: both boards follow the database
+            // Both boards follow the database every tick; on a loaded machine that can take a while.
+            try await waitUntilBothBoardsAgree(one, two, on: tokens)
             for (index, token) in tokens.enumerated() {
                 let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
                 let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
@@ -60,7 +61,7 @@ import Testing
                 }
                 return try await group.reduce(into: [Int64: Set<String>]()) { $0[$1.0, default: []].insert($1.1) }
             }
-            try await Task.sleep(for: .milliseconds(300))  // several ticks: both boards follow the database
+            try await waitUntilBothBoardsAgree(one, two, on: tokens.values.flatMap { $0 })
             var positions = Set<Int>()
             for user in users {
                 // Exactly one of a user's tokens still works, at the same place on both instances.
@@ -221,4 +222,18 @@ import Testing
             try await checkInvariants(service)
         }
     }
+}
+
+/// Waits (at most 10 s) until both instances answer the same for every token: each board has
+/// followed the database past every join.
+func waitUntilBothBoardsAgree(_ one: TestDriver, _ two: TestDriver, on tokens: [String]) async throws {
+    let agreed = try await eventually(within: .seconds(10)) {
+        for token in tokens {
+            let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
+            let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
+            if here.status != there.status || here.int("position") != there.int("position") { return false }
+        }
+        return true
+    }
+    #expect(agreed, "the two boards never agreed")
 }

@@ -40,17 +40,19 @@ struct TestService {
     let config: AppConfiguration
     let system: ConcertSystem
     let database: TestDatabase
+    let logger: Logger
 
-    init(_ backend: Backend, configure: (inout AppConfiguration) -> Void = { _ in }) async throws {
-        try await self.init(backend, database: TestDatabase.create(backend), configure: configure)
+    /// `logs` collects what the service logs at warning and above.
+    init(_ backend: Backend, logs: LogLines? = nil, configure: (inout AppConfiguration) -> Void = { _ in }) async throws {
+        try await self.init(backend, database: TestDatabase.create(backend), logs: logs, configure: configure)
     }
 
     /// A second service on the same database as `other`: another process, or a restart.
     init(sharingDatabaseOf other: TestService, configure: (inout AppConfiguration) -> Void = { _ in }) async throws {
-        try await self.init(other.backend, database: other.database, configure: configure)
+        try await self.init(other.backend, database: other.database, logs: nil, configure: configure)
     }
 
-    private init(_ backend: Backend, database: TestDatabase, configure: (inout AppConfiguration) -> Void) async throws {
+    private init(_ backend: Backend, database: TestDatabase, logs: LogLines?, configure: (inout AppConfiguration) -> Void) async throws {
         var config = AppConfiguration()
         database.configure(&config)
         config.databasePoolSize = 8
@@ -63,19 +65,22 @@ struct TestService {
         self.backend = backend
         self.config = config
         self.database = database
-        var logger = Logger(label: "concert-test")
-        logger.logLevel = .warning
+        if let logs {
+            logger = logs.logger(level: .warning)
+        } else {
+            var logger = Logger(label: "concert-test")
+            logger.logLevel = .warning
+            self.logger = logger
+        }
         system = try await ConcertSystem.open(config, logger: logger)
     }
 
     /// Runs `body` against the whole application, background tasks included, then closes
-    /// the service's connections.
-    func run<T: Sendable>(_ body: @Sendable (TestDriver) async throws -> T) async throws -> T {
-        var logger = Logger(label: "concert-test")
-        logger.logLevel = .warning
+    /// the service's connections. `.live` serves it on a real socket of 127.0.0.1.
+    func run<T: Sendable>(_ testing: TestingSetup = .router, _ body: @Sendable (TestDriver) async throws -> T) async throws -> T {
         let app = try await buildApplication(system, config: config, logger: logger)
         do {
-            let result = try await app.test(.router) { client in
+            let result = try await app.test(testing) { client in
                 try await body(TestDriver(client: client, service: self))
             }
             await system.storage.close()

@@ -16,6 +16,9 @@ public struct AppConfiguration: Sendable {
     public var databasePoolSize = 16
     /// Longest a PostgreSQL statement waits for a row lock before answering CONTENDED.
     public var lockTimeout: Duration = .seconds(2)
+    /// Longest a request waits for the database (a connection included) before answering
+    /// SERVICE_UNAVAILABLE; on SQLite, how long a write waits for the file's lock.
+    public var databaseTimeout: Duration = .seconds(5)
     public var sqlitePath = "./concert.sqlite"
     /// Names this instance in the admitter lease and in logs.
     public var instanceID = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
@@ -34,6 +37,15 @@ public struct AppConfiguration: Sendable {
     /// How often the sweeper looks for holds past their deadline.
     public var holdSweepInterval: Duration = .milliseconds(250)
     public var logLevel: Logger.Level = .info
+    /// A keep-alive connection with no request for this long is closed (longer than a load
+    /// balancer's own idle timeout for its upstream connections, 60 s in nginx, so that it is
+    /// the balancer that closes them).
+    public var idleTimeout: Duration = .seconds(75)
+    /// A request whose headers have not all arrived this long after its first byte is cut off.
+    public var headerTimeout: Duration = .seconds(10)
+    public var rateLimits = RateLimitSettings()
+    /// Addresses of the load balancers whose `X-Forwarded-For` names the client.
+    public var trustedProxies: Set<String> = []
 
     public init() {}
 
@@ -45,6 +57,7 @@ public struct AppConfiguration: Sendable {
         databaseURL = reader.string("DATABASE_URL")
         databasePoolSize = try reader.integer("DATABASE_POOL_SIZE", in: 1...1000) ?? databasePoolSize
         lockTimeout = try reader.integer("DATABASE_LOCK_TIMEOUT_MS", in: 10...60_000).map { .milliseconds($0) } ?? lockTimeout
+        databaseTimeout = try reader.integer("DATABASE_TIMEOUT_MS", in: 100...60_000).map { .milliseconds($0) } ?? databaseTimeout
         sqlitePath = reader.string("SQLITE_PATH") ?? sqlitePath
         instanceID = reader.string("INSTANCE_ID") ?? instanceID
         authSecret = reader.string("AUTH_JWT_SECRET")
@@ -60,6 +73,15 @@ public struct AppConfiguration: Sendable {
         maxSeatsPerHold = try reader.integer("MAX_SEATS_PER_HOLD", in: 1...100) ?? maxSeatsPerHold
         walletMaxCharge = try reader.integer("WALLET_MAX_CHARGE", in: 1...Int(Wallet.maxBalance)).map(Int64.init) ?? walletMaxCharge
         holdSweepInterval = try reader.integer("HOLD_SWEEP_MS", in: 10...60_000).map { .milliseconds($0) } ?? holdSweepInterval
+        idleTimeout = try reader.integer("HTTP_IDLE_TIMEOUT_S", in: 1...86_400).map { .seconds($0) } ?? idleTimeout
+        headerTimeout = try reader.integer("HTTP_HEADER_TIMEOUT_S", in: 1...3_600).map { .seconds($0) } ?? headerTimeout
+        rateLimits.writesPerMinute = try reader.integer("RATE_LIMIT_WRITES_PER_MIN", in: 0...1_000_000) ?? rateLimits.writesPerMinute
+        rateLimits.pollsPerMinute = try reader.integer("RATE_LIMIT_POLLS_PER_MIN", in: 0...1_000_000) ?? rateLimits.pollsPerMinute
+        rateLimits.anonymousPerMinute =
+            try reader.integer("RATE_LIMIT_ANONYMOUS_PER_MIN", in: 0...10_000_000) ?? rateLimits.anonymousPerMinute
+        if let proxies = reader.string("TRUSTED_PROXIES") {
+            trustedProxies = Set(proxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        }
         if let level = reader.string("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError("LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")

@@ -12,10 +12,14 @@ public func buildApplication(_ config: AppConfiguration) async throws -> some Ap
 public func buildApplication(_ system: ConcertSystem, config: AppConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
     try await system.queue.restore()
     var app = Application(
-        router: buildRouter(system),
+        router: buildRouter(system, config: config),
+        server: .guardedHTTP1(idleTimeout: config.idleTimeout, headerTimeout: config.headerTimeout),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "concert", backlog: config.listenBacklog),
         logger: logger)
     app.addServices(
+        PeriodicTask(name: "database monitor", every: .milliseconds(500), logger: logger) {
+            await system.checkDatabase()
+        },
         PeriodicTask(name: "queue tick", every: config.queueTick, logger: logger) {
             try await system.queue.tick()
         },
@@ -29,17 +33,20 @@ public func buildApplication(_ system: ConcertSystem, config: AppConfiguration, 
 }
 
 /// Every route of API v1 and the operational endpoints.
-func buildRouter(_ system: ConcertSystem) -> Router<AppRequestContext> {
+func buildRouter(_ system: ConcertSystem, config: AppConfiguration) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    let allowedMethods = AllowedMethods()
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: ErrorMiddleware(allowedMethods: allowedMethods))
+    router.add(middleware: AnonymousLimitMiddleware(limits: system.limits, trustedProxies: config.trustedProxies))
     let auth = Authenticator(credentials: system.credentials)
     QueueController(auth: auth, queue: system.queue).addRoutes(to: router)
     CatalogueController(auth: auth, queue: system.queue, catalogue: system.catalogue).addRoutes(to: router)
     ReservationController(auth: auth, reservations: system.reservations).addRoutes(to: router)
     WalletController(auth: auth, wallets: system.wallets).addRoutes(to: router)
-    AdminController(auth: auth, catalogue: system.catalogue).addRoutes(to: router)
-    OperationsController(storage: system.storage, metrics: AppMetrics.registry).addRoutes(to: router)
+    AdminController(auth: auth, catalogue: system.catalogue, integrity: system.integrity).addRoutes(to: router)
+    OperationsController(system: system, metrics: AppMetrics.registry).addRoutes(to: router)
+    allowedMethods.learn(router.routes)
     return router
 }

@@ -7,34 +7,60 @@ import Prometheus
 /// The service's use cases wired to one storage backend: what the HTTP layer, the
 /// background tasks and the command line all work through.
 public struct ConcertSystem: Sendable {
+    /// The database itself, unguarded: for the command line, the tests and shutdown.
     public let storage: any Storage
+    /// Whether the database answers, as the monitor last found it.
+    public let availability: DatabaseAvailability
+    public let limits: RateLimits
     public let credentials: Credentials
     public let queue: QueueService
     public let catalogue: CatalogueService
     public let reservations: ReservationService
     public let wallets: WalletService
+    public let integrity: IntegrityService
 
     /// Opens the configured database (running its migrations) and wires the use cases.
     public static func open(_ config: AppConfiguration, logger: Logger) async throws -> ConcertSystem {
         _ = AppMetrics.registry
-        let storage: any Storage = if let url = config.databaseURL {
-            try await PostgresStorage(url: url, poolSize: config.databasePoolSize, lockTimeout: config.lockTimeout, logger: logger)
-        } else {
-            try SQLiteStorage(path: config.sqlitePath)
-        }
+        let storage = try await openStorage(config, logger: logger)
+        let availability = DatabaseAvailability(logger: logger)
+        // Only the network database can go away or stall; SQLite's waits are bounded by its busy timeout.
+        let store: any Storage = storage is PostgresStorage
+            ? GuardedStorage(storage, availability: availability, timeout: config.databaseTimeout) : storage
         let authSecret = config.authSecret ?? Self.randomSecret(logger: logger)
         let queueKey = config.queueSecret.map { SymmetricKey(data: Data($0.utf8)) }
             ?? QueueTokenCodec.derivedSecret(fromCredentialSecret: authSecret)
+        let limits = RateLimits(config.rateLimits)
         let queue = QueueService(
-            store: storage, codec: QueueTokenCodec(secret: queueKey), policy: config.admissionPolicy, instanceID: config.instanceID)
+            store: store, codec: QueueTokenCodec(secret: queueKey), policy: config.admissionPolicy, instanceID: config.instanceID,
+            limits: limits)
         return ConcertSystem(
             storage: storage,
+            availability: availability,
+            limits: limits,
             credentials: await Credentials(secret: authSecret),
             queue: queue,
-            catalogue: CatalogueService(store: storage),
+            catalogue: CatalogueService(store: store),
             reservations: ReservationService(
-                store: storage, queue: queue, holdDuration: config.holdDuration, maxSeatsPerHold: config.maxSeatsPerHold),
-            wallets: WalletService(store: storage, maxCharge: config.walletMaxCharge))
+                store: store, queue: queue, holdDuration: config.holdDuration, maxSeatsPerHold: config.maxSeatsPerHold, limits: limits),
+            wallets: WalletService(store: store, maxCharge: config.walletMaxCharge, limits: limits),
+            integrity: IntegrityService(store: store))
+    }
+
+    /// The configured database, its schema brought up to date; nothing else (the command line's
+    /// database commands need no credentials).
+    public static func openStorage(_ config: AppConfiguration, logger: Logger) async throws -> any Storage {
+        if let url = config.databaseURL {
+            try await PostgresStorage(url: url, poolSize: config.databasePoolSize, lockTimeout: config.lockTimeout, logger: logger)
+        } else {
+            try SQLiteStorage(path: config.sqlitePath, busyTimeout: config.databaseTimeout)
+        }
+    }
+
+    /// Pings the database within a short bound and records whether it answers (the app runs
+    /// this every half second, so readiness and fail-fast follow an outage within about 2 s).
+    public func checkDatabase() async {
+        await availability.check(storage, within: .seconds(1))
     }
 
     private static func randomSecret(logger: Logger) -> String {

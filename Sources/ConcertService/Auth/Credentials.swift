@@ -7,15 +7,14 @@ public struct Identity: Sendable, Equatable {
     public var isAdmin: Bool
 }
 
-/// The claims of a user or admin credential as an identity provider issues them.
+/// The claims of a user or admin credential as an identity provider issues them. `exp` is
+/// checked by `Credentials` against the time it is given, after the signature.
 struct CredentialClaims: JWTPayload {
     var sub: SubjectClaim
     var exp: ExpirationClaim
     var scope: String?
 
-    func verify(using algorithm: some JWTAlgorithm) throws {
-        try exp.verifyNotExpired()
-    }
+    func verify(using algorithm: some JWTAlgorithm) throws {}
 }
 
 /// Verifies (and, for local use, mints) HS256 credentials signed with `AUTH_JWT_SECRET`.
@@ -42,12 +41,21 @@ public struct Credentials: Sendable {
         let claims: CredentialClaims
         do {
             claims = try await keys.verify(token, as: CredentialClaims.self)
+        } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
+            throw ServiceError(
+                .unauthenticated, "The credential's signature does not match: it was not signed with this service's key.",
+                reason: "signature")
         } catch {
-            throw ServiceError(.unauthenticated, "The credential is invalid or expired.")
+            throw ServiceError(.unauthenticated, "The credential is not a well-formed JWT with sub and exp.", reason: "malformed")
+        }
+        guard now < claims.exp.value else {
+            throw ServiceError(
+                .unauthenticated, "The credential expired at \(Date.ISO8601FormatStyle().format(claims.exp.value)); get a new one.",
+                reason: "expired")
         }
         let subject = claims.sub.value
         guard !subject.isEmpty, subject.allSatisfy(\.isASCII), subject.allSatisfy(\.isNumber), let userID = Int64(subject) else {
-            throw ServiceError(.unauthenticated, "The credential's subject is not a user id.")
+            throw ServiceError(.unauthenticated, "The credential's subject is not a user id.", reason: "malformed")
         }
         let identity = Identity(userID: userID, isAdmin: claims.scope == "admin")
         verified.remember(key, as: identity, until: claims.exp.value)

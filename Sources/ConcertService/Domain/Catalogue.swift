@@ -86,24 +86,28 @@ public struct ScheduleSales: Sendable, Equatable {
 
 /// A validated request to create a performance.
 public struct NewPerformance: Sendable, Equatable {
+    public static let maxNameLength = 200
+    public static let maxDescriptionLength = 2000
+
     public let title: String
     public let performer: String
     public let description: String
 
     public init(title: String, performer: String, description: String) throws {
+        // Lengths count Unicode code points of the text as sent, as JSON Schema's maxLength does.
         func clean(_ value: String, _ field: String, max: Int, required: Bool = true) throws -> String {
+            guard value.unicodeScalars.count <= max else {
+                throw ServiceError(.invalidPerformance, "\(field) must be at most \(max) characters.")
+            }
             let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !required || !trimmed.isEmpty else {
                 throw ServiceError(.invalidPerformance, "\(field) must not be empty.")
             }
-            guard trimmed.count <= max else {
-                throw ServiceError(.invalidPerformance, "\(field) must be at most \(max) characters.")
-            }
             return trimmed
         }
-        self.title = try clean(title, "title", max: 200)
-        self.performer = try clean(performer, "performer", max: 200)
-        self.description = try clean(description, "description", max: 5000, required: false)
+        self.title = try clean(title, "title", max: Self.maxNameLength)
+        self.performer = try clean(performer, "performer", max: Self.maxNameLength)
+        self.description = try clean(description, "description", max: Self.maxDescriptionLength, required: false)
     }
 }
 
@@ -124,6 +128,7 @@ public struct SeatGroup: Sendable, Equatable, Codable {
 public struct NewSchedule: Sendable, Equatable {
     public static let maxSeats = 100_000
     public static let maxPrice: Int64 = 100_000_000
+    public static let maxGroups = 100
 
     public let startsAt: Date
     public let saleOpensAt: Date
@@ -134,11 +139,11 @@ public struct NewSchedule: Sendable, Equatable {
         func invalid(_ message: String) -> ServiceError { ServiceError(.invalidSchedule, message) }
         guard saleOpensAt < saleClosesAt else { throw invalid("sale_opens_at must be before sale_closes_at.") }
         guard saleClosesAt <= startsAt else { throw invalid("sale_closes_at must not be after starts_at.") }
-        guard !groups.isEmpty else { throw invalid("seats must list at least one group.") }
+        guard (1...Self.maxGroups).contains(groups.count) else { throw invalid("seats must list 1 to \(Self.maxGroups) groups.") }
         var seats: [Seat] = []
         for group in groups {
             let grade = group.grade.trimmingCharacters(in: .whitespaces)
-            guard !grade.isEmpty, grade.count <= 20 else { throw invalid("A seat grade must have 1 to 20 characters.") }
+            guard !grade.isEmpty, group.grade.unicodeScalars.count <= 20 else { throw invalid("A seat grade must have 1 to 20 characters.") }
             guard group.count > 0 else { throw invalid("A seat group's count must be positive.") }
             guard group.count <= Self.maxSeats - seats.count else {
                 throw invalid("A schedule has at most \(Self.maxSeats) seats.")

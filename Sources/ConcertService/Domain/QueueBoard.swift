@@ -11,8 +11,18 @@ public struct QueueBoard: Sendable {
     public enum Status: Sendable, Equatable {
         case waiting(position: Int)
         case active(until: Date)
-        /// Replaced by a newer join, used for a hold, timed out, or never issued.
-        case gone
+        /// The entry ended, and why.
+        case gone(EndReason)
+    }
+
+    /// Why a queue entry ended: what a client is told when it polls the entry's token.
+    public enum EndReason: String, Sendable, Equatable {
+        /// Its active window ran out (or the board never heard of it).
+        case expired
+        /// A hold spent it.
+        case used
+        /// The user joined again, with a new entry.
+        case replaced
     }
 
     private struct ActiveEntry: Sendable {
@@ -25,6 +35,8 @@ public struct QueueBoard: Sendable {
     private var seqByUser: [Int64: Int64] = [:]
     /// The admitted entries, by seq.
     private var active: [Int64: ActiveEntry] = [:]
+    /// Why recent entries ended, so that their tokens' answers can say so.
+    private var endings = RecentEndings()
     /// Every entry the database held up to this seq has been applied. A genuine token with a
     /// later seq is a join (on another instance) this board has not heard of yet.
     public private(set) var heardThrough: Int64 = 0
@@ -33,6 +45,8 @@ public struct QueueBoard: Sendable {
 
     public var waitingCount: Int { line.count }
     public var activeCount: Int { active.count }
+    /// When each active entry's window ends.
+    public var activeDeadlines: [Date] { active.values.map(\.until) }
 
     /// A user joined with `seq`; any older entry of theirs is gone.
     public mutating func joined(user: Int64, seq: Int64) {
@@ -59,29 +73,30 @@ public struct QueueBoard: Sendable {
         heardThrough = max(heardThrough, seq)
     }
 
-    /// The entry `seq` ended: spent on a hold or timed out.
-    public mutating func ended(user: Int64, seq: Int64) {
+    /// The entry `seq` ended: spent on a hold (`used`) or timed out (`expired`).
+    public mutating func ended(user: Int64, seq: Int64, because reason: EndReason) {
         line.remove(seq)
         active[seq] = nil
         if seqByUser[user] == seq { seqByUser[user] = nil }
+        endings.record(seq, reason)
     }
 
     /// Forgets admitted entries whose time ran out, so the board does not grow without end.
     public mutating func removeTimedOut(at now: Date) {
         for (seq, entry) in active.filter({ $0.value.until <= now }) {
-            ended(user: entry.user, seq: seq)
+            ended(user: entry.user, seq: seq, because: .expired)
         }
     }
 
     public func status(user: Int64, seq: Int64, at now: Date) -> Status {
         guard let current = seqByUser[user], current >= seq else {
-            return seq > heardThrough ? .waiting(position: line.count + 1) : .gone
+            return seq > heardThrough ? .waiting(position: line.count + 1) : .gone(endings.reason(of: seq) ?? .expired)
         }
-        guard current == seq else { return .gone }
+        guard current == seq else { return .gone(endings.reason(of: seq) ?? .replaced) }
         if let entry = active[seq] {
-            return entry.until > now ? .active(until: entry.until) : .gone
+            return entry.until > now ? .active(until: entry.until) : .gone(.expired)
         }
-        guard let position = line.position(of: seq) else { return .gone }
+        guard let position = line.position(of: seq) else { return .gone(endings.reason(of: seq) ?? .expired) }
         return .waiting(position: position)
     }
 
@@ -92,6 +107,7 @@ public struct QueueBoard: Sendable {
             if current < seq {
                 line.remove(current)
                 active[current] = nil
+                endings.record(current, .replaced)
             }
         }
         seqByUser[user] = seq
@@ -120,10 +136,53 @@ public struct AdmissionPolicy: Sendable, Equatable {
         return max(0, min(admitPerTick, maxActive - active))
     }
 
-    /// Seconds until the entry at `position` is admitted at full pace. With a cap on active
-    /// users admission can be slower, so this is a lower bound then.
+    /// Seconds until the entry at `position` is admitted at full pace (no cap on active users).
     public func estimatedWaitSeconds(position: Int) -> Int {
         let ticks = (position + admitPerTick - 1) / admitPerTick
         return Int((Double(ticks) * tick.seconds).rounded(.up))
+    }
+
+    /// The active slots under a cap, as the times each one is next free: a free slot now, an
+    /// occupied one when its user's window ends. Empty without a cap. Worked out once per tick,
+    /// since every poll of a waiting entry reads it.
+    public func slots(activeUntil deadlines: [Date], now: Date) -> [Date] {
+        guard maxActive > 0 else { return [] }
+        let free = Array(repeating: now, count: max(0, maxActive - deadlines.count))
+        // With more active entries than the cap (it was lowered), the earliest endings only
+        // bring the count back under it.
+        return Array((free + deadlines.sorted()).suffix(maxActive))
+    }
+
+    /// Seconds until the entry at `position` is admitted. Under a cap, the entries ahead take
+    /// the slots in turn as they free up, each assumed to keep its slot for its whole window
+    /// (a hold or a timeout may free it sooner), so the estimate errs on the long side.
+    public func estimatedWaitSeconds(position: Int, slots: [Date], now: Date) -> Int {
+        let atPace = estimatedWaitSeconds(position: position)
+        guard !slots.isEmpty, position > 0 else { return atPace }
+        let turn = position - 1
+        let cycles = Double(turn / slots.count)
+        let admittedAt = max(slots[turn % slots.count], now).addingTimeInterval(cycles * activeDuration.seconds)
+        return max(atPace, Int(admittedAt.timeIntervalSince(now).rounded(.up)))
+    }
+}
+
+/// Why recently ended queue entries ended, bounded in two generations: when the current one is
+/// full it becomes the previous one and the oldest are forgotten (their tokens then answer
+/// `expired`, which is true of any entry that old).
+struct RecentEndings: Sendable {
+    static let capacity = 100_000
+    private var current: [Int64: QueueBoard.EndReason] = [:]
+    private var previous: [Int64: QueueBoard.EndReason] = [:]
+
+    mutating func record(_ seq: Int64, _ reason: QueueBoard.EndReason) {
+        if current.count >= Self.capacity {
+            previous = current
+            current = [:]
+        }
+        current[seq] = reason
+    }
+
+    func reason(of seq: Int64) -> QueueBoard.EndReason? {
+        current[seq] ?? previous[seq]
     }
 }

@@ -5,11 +5,18 @@ public struct ServiceError: Error, Equatable, Sendable {
     public let message: String
     /// The queue position, for a user who is refused because they are still waiting.
     public let position: Int?
+    /// Which of a code's causes it was, where a client would act differently on each (a queue
+    /// token that expired, was used or was replaced; a credential that is forged or expired).
+    public let reason: String?
+    /// Seconds after which a retry may succeed (`Retry-After`), for transient refusals.
+    public let retryAfter: Int?
 
-    public init(_ code: ErrorCode, _ message: String, position: Int? = nil) {
+    public init(_ code: ErrorCode, _ message: String, position: Int? = nil, reason: String? = nil, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
         self.position = position
+        self.reason = reason
+        self.retryAfter = retryAfter
     }
 }
 
@@ -19,8 +26,11 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case invalidBody = "INVALID_BODY"
     case invalidParameter = "INVALID_PARAMETER"
     case invalidIdempotencyKey = "INVALID_IDEMPOTENCY_KEY"
+    /// Two parameters that are each well formed but do not fit together (a range that ends before it starts).
+    case invalidRange = "INVALID_RANGE"
     case bodyTooLarge = "BODY_TOO_LARGE"
     case routeNotFound = "NOT_FOUND"
+    case methodNotAllowed = "METHOD_NOT_ALLOWED"
     // Who is asking.
     case unauthenticated = "UNAUTHENTICATED"
     case forbidden = "FORBIDDEN"
@@ -52,6 +62,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     // The service itself.
     /// A lock wait ran out under heavy contention; nothing changed, and retrying is safe.
     case contended = "CONTENDED"
+    /// A rate limit was reached; `Retry-After` says when to try again.
+    case tooManyRequests = "TOO_MANY_REQUESTS"
     case serviceUnavailable = "SERVICE_UNAVAILABLE"
     case internalError = "INTERNAL_ERROR"
 }

@@ -228,6 +228,23 @@ struct LedgerResponse: ResponseEncodable {
     }
 }
 
+/// `concert check`'s report: every check with its count of violating rows.
+struct IntegrityResponse: ResponseEncodable {
+    struct Check: Encodable {
+        var name: String
+        var rule: String
+        var violations: Int
+    }
+
+    var ok: Bool
+    var checks: [Check]
+
+    init(_ report: IntegrityReport) {
+        ok = report.isClean
+        checks = report.findings.map { Check(name: $0.check.name, rule: $0.check.rule, violations: $0.violations) }
+    }
+}
+
 struct SalesResponse: ResponseEncodable {
     struct ScheduleSalesResponse: Encodable {
         var scheduleId: Int64

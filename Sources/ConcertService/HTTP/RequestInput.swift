@@ -21,11 +21,40 @@ struct ReceivedBody {
     }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        let data = Data(buffer: bytes)
         do {
-            return try APIJSON.decoder.decode(T.self, from: Data(buffer: bytes))
+            return try APIJSON.decoder.decode(T.self, from: data)
         } catch let error as DecodingError {
+            // Foundation reports a number that does not fit an integer field (10.5, 2^63) as
+            // invalid JSON, without a path: find the field, so the message can name it.
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                let json = try? JSONSerialization.jsonObject(with: data),
+                let field = Self.firstNonInteger(in: json)
+            {
+                throw ServiceError(
+                    .invalidBody, "\(field) must be a whole number within 64 bits (amounts are in the smallest unit, e.g. 1050, not 10.5).")
+            }
             throw ServiceError(.invalidBody, Self.describe(error))
         }
+    }
+
+    /// The path of the first number in `json` that is not an integer of 64 bits.
+    private static func firstNonInteger(in json: Any, at path: String = "") -> String? {
+        switch json {
+        case let object as [String: Any]:
+            for key in object.keys.sorted() {
+                if let found = firstNonInteger(in: object[key]!, at: path.isEmpty ? key : "\(path).\(key)") { return found }
+            }
+        case let array as [Any]:
+            for (index, element) in array.enumerated() {
+                if let found = firstNonInteger(in: element, at: "\(path).\(index)") { return found }
+            }
+        case let number as NSNumber:
+            if "\(number)" != String(number.int64Value) { return path }
+        default:
+            break
+        }
+        return nil
     }
 
     private static func describe(_ error: DecodingError) -> String {
@@ -86,7 +115,7 @@ extension Request {
     func dateQuery(_ name: String) throws -> Date? {
         guard let text = uri.queryParameters.get(name) else { return nil }
         guard let date = APIDate.parse(text) else {
-            throw ServiceError(.invalidParameter, "\(name) must be an ISO-8601 date or date-time.")
+            throw ServiceError(.invalidParameter, "\(name): \(APIDate.expectation(got: text)) (write + as %2B in a query).")
         }
         return date
     }
@@ -108,7 +137,7 @@ struct Authenticator: Sendable {
 
     func user(_ request: Request) async throws -> Identity {
         guard let token = request.bearerToken else {
-            throw ServiceError(.unauthenticated, "Send a credential: Authorization: Bearer <token>.")
+            throw ServiceError(.unauthenticated, "Send a credential: Authorization: Bearer <token>.", reason: "missing")
         }
         return try await credentials.identity(fromToken: token)
     }

@@ -10,10 +10,10 @@ public struct CatalogueService: Sendable {
     /// Flow 4: performances with schedules starting in [from, to).
     public func performances(from: Date, to: Date, now: Date = Date()) async throws -> [PerformanceListing] {
         guard from < to else {
-            throw ServiceError(.invalidParameter, "from must be before to.")
+            throw ServiceError(.invalidRange, "from must be before to.")
         }
         guard to.timeIntervalSince(from) <= Self.maxListingRange else {
-            throw ServiceError(.invalidParameter, "A listing covers at most 366 days.")
+            throw ServiceError(.invalidRange, "A listing covers at most 366 days.")
         }
         return try await store.performances(startingIn: from..<to, now: now)
     }

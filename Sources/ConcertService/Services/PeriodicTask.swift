@@ -26,6 +26,9 @@ public struct PeriodicTask: Service {
                     try await work()
                 } catch where Task.isCancelled {
                     return  // shutting down: the work was interrupted, not failed
+                } catch let error as ServiceError where error.code == .serviceUnavailable {
+                    // The database is away: the monitor says so once, not every round.
+                    logger.debug("\(name) skipped", metadata: ["error": "\(error.message)"])
                 } catch {
                     logger.error("\(name) failed", metadata: ["error": "\(error)"])
                 }

@@ -19,22 +19,32 @@ public final class QueueService: Sendable {
     /// Every poll and hold sends its token; its signature is checked once.
     private let verifiedTokens = RecentlyVerified<QueueTicket>(capacity: 20_000)
     public let policy: AdmissionPolicy
+    private let limits: RateLimits
     private let lease: AdmitterLease
     private let board = Mutex(QueueBoard())
     /// How far the board has read the database; nil until `restore`.
     private let cursor = Mutex<QueueCursor?>(nil)
+    /// When the board last read the database, and the active slots under a cap as of then.
+    private let followed = Mutex<(at: Date, slots: [Date])>((.distantPast, []))
+    /// How long the board may go without reading the database before its "waiting" answers
+    /// to the gate are no longer trusted (the user may have been admitted meanwhile).
+    private let staleAfter: TimeInterval
     private let waitingGauge = Gauge(label: "concert_queue_waiting")
     private let activeGauge = Gauge(label: "concert_queue_active")
     private let admittedCounter = Counter(label: "concert_queue_admitted_total")
 
     /// `instanceID` names this instance in the admitter lease.
-    public init(store: any QueueStore, codec: QueueTokenCodec, policy: AdmissionPolicy, instanceID: String) {
+    public init(
+        store: any QueueStore, codec: QueueTokenCodec, policy: AdmissionPolicy, instanceID: String, limits: RateLimits = RateLimits(.off)
+    ) {
         self.store = store
         self.codec = codec
         self.policy = policy
+        self.limits = limits
         // Renewed every tick; another instance takes over after three missed ticks (and at
         // least a second, so a busy but live admitter keeps it).
         lease = AdmitterLease(holder: instanceID, duration: max(policy.tick * 3, .seconds(1)))
+        staleAfter = max(policy.tick * 3, .seconds(2)).seconds
     }
 
     /// Rebuilds the board from the database (at start: the database is the source of truth).
@@ -61,11 +71,14 @@ public final class QueueService: Sendable {
             board.removeTimedOut(at: now)
         }
         cursor.withLock { $0 = changes.cursor }
+        let slots = policy.slots(activeUntil: policy.maxActive > 0 ? board.withLock(\.activeDeadlines) : [], now: now)
+        followed.withLock { $0 = (now, slots) }
         publishGauges()
     }
 
     /// Flow 1: a new entry at the back; the user's earlier token stops working.
     public func join(userID: Int64, now: Date = Date()) async throws -> QueuePass {
+        try limits.checkWrite(userID: userID, at: now)
         let entry = try await store.joinQueue(userID: userID, now: now)
         let ticket = QueueTicket(userID: userID, seq: entry.seq)
         board.withLock { $0.joined(user: userID, seq: entry.seq) }
@@ -76,9 +89,10 @@ public final class QueueService: Sendable {
     /// Flow 2: where a token stands. Verifies the signature and reads memory only.
     public func poll(token: String?, now: Date = Date()) throws -> QueuePass {
         let ticket = try ticket(from: token)
+        try limits.checkPoll(seq: ticket.seq, at: now)
         // The client's own token is already genuine: echo it rather than signing it again.
         let pass = pass(for: ticket, token: token ?? "", now: now)
-        guard pass.status != .gone else { throw expired }
+        if case .gone(let reason) = pass.status { throw Self.ended(reason) }
         return pass
     }
 
@@ -102,15 +116,23 @@ public final class QueueService: Sendable {
     public func refusal(for ticket: QueueTicket, now: Date = Date()) -> ServiceError? {
         switch board.withLock({ $0.status(user: ticket.userID, seq: ticket.seq, at: now) }) {
         case .active: nil
+        case .waiting where isStale(at: now):
+            // The admissions of the last ticks are unknown here: the user may well be active.
+            ServiceError(.serviceUnavailable, "The queue cannot be read from the database right now; retry shortly.")
         case .waiting(let position):
             ServiceError(.queueTokenWaiting, "You are number \(position) in the queue; wait until you are admitted.", position: position)
-        case .gone: expired
+        case .gone(let reason): Self.ended(reason)
         }
+    }
+
+    /// Whether the board has gone too long without reading the database (it is unreachable).
+    public func isStale(at now: Date = Date()) -> Bool {
+        now.timeIntervalSince(followed.withLock(\.at)) > staleAfter
     }
 
     /// A hold used the entry: it ends here as it did in the database.
     public func spent(_ ticket: QueueTicket) {
-        board.withLock { $0.ended(user: ticket.userID, seq: ticket.seq) }
+        board.withLock { $0.ended(user: ticket.userID, seq: ticket.seq, because: .used) }
         publishGauges()
     }
 
@@ -123,8 +145,15 @@ public final class QueueService: Sendable {
         try await follow(now: now)
     }
 
-    private var expired: ServiceError {
-        ServiceError(.queueTokenExpired, "This queue token has expired, was used, or was replaced; join the queue again.")
+    /// The answer to a token whose entry ended, naming why (`reason`), so a client can tell
+    /// the user what happened.
+    static func ended(_ reason: QueueBoard.EndReason) -> ServiceError {
+        let message = switch reason {
+        case .expired: "This queue token's active window has ended; join the queue again."
+        case .used: "This queue token was used for a hold; join the queue again to hold more seats."
+        case .replaced: "You joined the queue again, so this older queue token no longer counts; use the new one."
+        }
+        return ServiceError(.queueTokenExpired, message, reason: reason.rawValue)
     }
 
     private func ticket(from token: String?) throws -> QueueTicket {
@@ -142,7 +171,12 @@ public final class QueueService: Sendable {
 
     private func pass(for ticket: QueueTicket, token: String, now: Date) -> QueuePass {
         let (status, waitingTotal) = board.withLock { ($0.status(user: ticket.userID, seq: ticket.seq, at: now), $0.waitingCount) }
-        let wait = if case .waiting(let position) = status { policy.estimatedWaitSeconds(position: position) } else { 0 }
+        var wait = 0
+        if case .waiting(let position) = status {
+            wait = policy.maxActive > 0
+                ? policy.estimatedWaitSeconds(position: position, slots: followed.withLock(\.slots), now: now)
+                : policy.estimatedWaitSeconds(position: position)
+        }
         return QueuePass(token: token, status: status, waitingTotal: waitingTotal, estimatedWaitSeconds: wait)
     }
 

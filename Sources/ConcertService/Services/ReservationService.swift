@@ -7,6 +7,7 @@ public struct ReservationService: Sendable {
     let queue: QueueService
     let holdDuration: Duration
     let maxSeatsPerHold: Int
+    let limits: RateLimits
     private let recentClaims = RecentClaims()
     private let holdsInFlight = HoldsInFlight()
     private let holdsCounter = Counter(label: "concert_holds_total")
@@ -14,7 +15,8 @@ public struct ReservationService: Sendable {
     private let paymentsCounter = Counter(label: "concert_payments_total")
     private let expiredHoldsCounter = Counter(label: "concert_holds_expired_total")
 
-    init(store: any ReservationStore, queue: QueueService, holdDuration: Duration, maxSeatsPerHold: Int) {
+    init(store: any ReservationStore, queue: QueueService, holdDuration: Duration, maxSeatsPerHold: Int, limits: RateLimits = RateLimits(.off)) {
+        self.limits = limits
         self.store = store
         self.queue = queue
         self.holdDuration = holdDuration
@@ -26,6 +28,7 @@ public struct ReservationService: Sendable {
         _ identity: Identity, queueToken: String?, scheduleID: Int64, seatNumbers: [Int],
         idempotency: IdempotencyKey?, now: Date = Date()
     ) async throws -> Idempotent<Reservation> {
+        try limits.checkWrite(userID: identity.userID, at: now)
         let ticket = try queue.ownTicket(token: queueToken, userID: identity.userID)
         let selection = try SeatSelection(scheduleID: scheduleID, seatNumbers: seatNumbers, maxSeats: maxSeatsPerHold)
         let request = HoldRequest(userID: identity.userID, selection: selection, queueSeq: ticket.seq, holdDuration: holdDuration)
@@ -60,7 +63,9 @@ public struct ReservationService: Sendable {
             }
             return result
         } catch let error as ServiceError where error.code == .queueTokenExpired {
-            throw queue.refusal(for: ticket, now: now) ?? error
+            // The board says why the entry ended; if it still thinks the entry active, the
+            // entry was spent by a hold through another instance.
+            throw queue.refusal(for: ticket, now: now) ?? QueueService.ended(.used)
         } catch let error as ServiceError where error.code == .seatUnavailable {
             // Lost to a hold made through another instance or earlier: learn who has the seat
             // before the next hold of it may go, or a crowd would fail the transaction in turn.
@@ -81,6 +86,7 @@ public struct ReservationService: Sendable {
     public func pay(_ identity: Identity, reservationID: Int64, idempotency: IdempotencyKey?, now: Date = Date()) async throws
         -> Idempotent<Reservation>
     {
+        try limits.checkWrite(userID: identity.userID, at: now)
         let result = try await store.pay(reservationID: reservationID, userID: identity.userID, now: now, idempotency: idempotency)
         if !result.replayed { paymentsCounter.increment() }
         return result

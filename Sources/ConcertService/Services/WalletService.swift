@@ -6,6 +6,7 @@ public struct WalletService: Sendable {
 
     let store: any WalletStore
     let maxCharge: Int64
+    var limits = RateLimits(.off)
 
     public func wallet(of identity: Identity) async throws -> Wallet {
         try await store.wallet(userID: identity.userID)
@@ -14,7 +15,8 @@ public struct WalletService: Sendable {
     public func charge(_ identity: Identity, amount: Int64, idempotency: IdempotencyKey?, now: Date = Date()) async throws
         -> Idempotent<Wallet>
     {
-        try await store.charge(userID: identity.userID, amount: amount, maxCharge: maxCharge, now: now, idempotency: idempotency)
+        try limits.checkWrite(userID: identity.userID, at: now)
+        return try await store.charge(userID: identity.userID, amount: amount, maxCharge: maxCharge, now: now, idempotency: idempotency)
     }
 
     public func ledger(of identity: Identity, cursor: Int64?, limit: Int) async throws -> LedgerPage {

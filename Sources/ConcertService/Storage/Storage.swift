@@ -11,8 +11,15 @@ import Foundation
 public protocol Storage: CatalogueStore, ReservationStore, WalletStore, QueueStore {
     /// Throws if the database cannot be reached (readiness).
     func ping() async throws
+    /// Like `ping`, on a new connection: whether the database is back after an outage.
+    func probe() async throws
+    /// Starts afresh after an outage, so that requests do not wait for connections that were
+    /// given up on.
+    func reconnect() async
     /// Releases the connections; call once nothing uses the storage any more.
     func close() async
+    /// How many rows break `check` now (`concert check`).
+    func countViolations(of check: IntegrityCheck) async throws -> Int
 }
 
 public protocol CatalogueStore: Sendable {

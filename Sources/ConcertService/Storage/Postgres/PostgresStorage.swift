@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The scale-out backend: one PostgreSQL database shared by any number of instances, through
 /// PostgresNIO's connection pool.
@@ -11,66 +13,151 @@ import PostgresNIO
 /// has a `lock_timeout`, so a long wait becomes a retryable `CONTENDED` error instead of a stall.
 public final class PostgresStorage: Storage {
     /// Serves requests.
-    let client: PostgresClient
+    var client: PostgresClient { pools.current.requests }
     /// Serves the background tasks (admitter, queue sync, sweeper) with connections of their
     /// own, so the admission pace holds however many requests wait for the main pool.
-    let background: PostgresClient
-    private let runner: Task<Void, Never>
+    var background: PostgresClient { pools.current.background }
+    private let pools: PoolsInUse
     /// Writes queue joins in batches (see `joinQueue`).
     let joins: WriteBatcher<QueueJoin, Int64>
     /// What holds check before the database, and the batches that write them (see `quickHold`).
     let layouts = SaleLayouts()
     let holdWrites: WriteBatcher<HoldStatements.QuickHold, Int64?>
     let logger: Logger
+    /// How the availability probe connects (see `probe`).
+    private let probeConfiguration: PostgresConnection.Configuration
 
     /// Connects to `url`, and brings the schema up to date. Opens up to `poolSize` connections
     /// for requests and 2 for background tasks.
     public init(url: String, poolSize: Int, lockTimeout: Duration, logger: Logger) async throws {
         var configuration = try PostgresURL.parse(url)
+        probeConfiguration = try PostgresURL.connection(url)
         configuration.options.additionalStartupParameters.append(("lock_timeout", "\(Int(lockTimeout.seconds * 1000))"))
         var backgroundConfiguration = configuration
         backgroundConfiguration.options.maximumConnections = 2
-        let background = PostgresClient(configuration: backgroundConfiguration, backgroundLogger: logger)
         // Requests run statements keyed by ids, over and over. PostgreSQL plans a prepared
         // statement anew for each execution while that looks cheaper than its one generic
         // plan; for the hold's `Context` it always did (the generic plan counts on 10 seats in
-        // an array, a fresh one on the 1 or 2 given), and that planning was a third of the
-        // database's work per hold. The generic plans use the same indexes. The background
-        // tasks keep fresh plans: their ranges (`seq > $1`, `hold_expires_at <= $1`) are
-        // selective only for the values at hand.
+        // an array, a fresh one on the 1 or 2 given). The generic plans use the same indexes.
+        // The background tasks keep fresh plans: their ranges (`seq > $1`,
+        // `hold_expires_at <= $1`) are selective only for the values at hand.
         configuration.options.additionalStartupParameters.append(("plan_cache_mode", "force_generic_plan"))
         configuration.options.maximumConnections = poolSize
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.client = client
-        self.background = background
+        let pools = PoolsInUse(Pools(requests: configuration, background: backgroundConfiguration, logger: logger))
+        self.pools = pools
         self.logger = logger
-        joins = WriteBatcher(maxBatch: 1_000) { batch in try await Self.writeJoins(batch, client: client, logger: logger) }
+        joins = WriteBatcher(maxBatch: 1_000) { batch in try await Self.writeJoins(batch, client: pools.current.requests, logger: logger) }
         // A quarter of the pool writes hold batches: enough statements in flight to keep the
         // database busy, and the rest of the pool for everything else.
         holdWrites = WriteBatcher(maxBatch: 100, maxWriters: max(1, poolSize / 4)) { batch in
-            try await Self.writeQuickHolds(batch, client: client, logger: logger)
-        }
-        runner = Task {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await client.run() }
-                group.addTask { await background.run() }
-            }
+            try await Self.writeQuickHolds(batch, client: pools.current.requests, logger: logger)
         }
         do {
             try await transaction { connection in try await PostgresMigrations.migrate(connection, logger: logger) }
         } catch {
-            runner.cancel()
+            await close()
             throw error
         }
     }
 
+    /// On the background pool: a request pool that is busy is not a database that is down.
     public func ping() async throws {
-        try await rows("SELECT 1")
+        try await rows("SELECT 1", on: background)
+    }
+
+    /// On a connection of its own: while the database is away the pools wait longer and longer
+    /// between their attempts to connect (up to a minute), which must not hide its return.
+    public func probe() async throws {
+        let connection = try await PostgresConnection.connect(configuration: probeConfiguration, id: 0, logger: logger)
+        do {
+            try await connection.rows("SELECT 1", logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try? await connection.close()
+    }
+
+    /// New pools, which connect at once, in place of the ones that were backing off.
+    public func reconnect() async {
+        await pools.replace()
+    }
+
+    public func countViolations(of check: IntegrityCheck) async throws -> Int {
+        try await rows(PostgresQuery(unsafeSQL: check.countingSQL))[0].decode(Int.self)
     }
 
     public func close() async {
-        runner.cancel()
-        await runner.value
+        await pools.shutDown()
+    }
+
+    /// The pools requests use now, and those being shut down after being replaced.
+    private final class PoolsInUse: Sendable {
+        private let state: Mutex<(current: Pools, retiring: [Pools])>
+
+        init(_ pools: Pools) {
+            state = Mutex((pools, []))
+        }
+
+        var current: Pools { state.withLock(\.current) }
+
+        /// Calls already waiting on the old pools keep them until every one has been answered
+        /// (no request waits for the database longer than `DATABASE_TIMEOUT_MS`, at most a
+        /// minute); then they are shut down.
+        func replace() async {
+            let retired = state.withLock { state in
+                let retired = state.current
+                state = (Pools(reusing: retired), state.retiring + [retired])
+                return retired
+            }
+            Task {
+                try? await Task.sleep(for: .seconds(60))
+                await retired.shutDown()
+                self.state.withLock { $0.retiring.removeAll { $0 === retired } }
+            }
+        }
+
+        func shutDown() async {
+            for pools in state.withLock({ [$0.current] + $0.retiring }) { await pools.shutDown() }
+        }
+    }
+
+    /// The request pool and the background pool, each running until shut down.
+    private final class Pools: Sendable {
+        let requests: PostgresClient
+        let background: PostgresClient
+        private let configurations: (requests: PostgresClient.Configuration, background: PostgresClient.Configuration)
+        private let logger: Logger
+        private let running: Task<Void, Never>
+
+        init(requests: PostgresClient.Configuration, background: PostgresClient.Configuration, logger: Logger) {
+            // The pools log every failed attempt to connect at info; while the database is away
+            // that is a line every few hundred milliseconds, and the availability monitor says
+            // once that it is lost. Debug and trace keep them.
+            var poolLogger = logger
+            if poolLogger.logLevel > .debug { poolLogger.logLevel = max(poolLogger.logLevel, .warning) }
+            let requestPool = PostgresClient(configuration: requests, backgroundLogger: poolLogger)
+            let backgroundPool = PostgresClient(configuration: background, backgroundLogger: poolLogger)
+            self.requests = requestPool
+            self.background = backgroundPool
+            configurations = (requests, background)
+            self.logger = logger
+            running = Task {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await requestPool.run() }
+                    group.addTask { await backgroundPool.run() }
+                }
+            }
+        }
+
+        convenience init(reusing pools: Pools) {
+            self.init(requests: pools.configurations.requests, background: pools.configurations.background, logger: pools.logger)
+        }
+
+        func shutDown() async {
+            running.cancel()
+            await running.value
+        }
     }
 
     // MARK: Helpers shared by the stores
@@ -182,27 +269,65 @@ extension PostgresConnection {
 /// `postgres://user:password@host:port/database?sslmode=disable&options=-c%20search_path%3Dname`,
 /// with libpq's names for the query parameters that are supported.
 public enum PostgresURL {
+    /// The pool's configuration.
     public static func parse(_ text: String) throws -> PostgresClient.Configuration {
-        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? ""),
-            let host = url.host, !host.isEmpty
-        else {
-            throw ConfigurationError("DATABASE_URL must look like postgres://user:password@host:5432/database.")
+        let url = try Parts(text)
+        let tls: PostgresClient.Configuration.TLS = switch url.sslMode {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
         }
-        let parameters = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-        let tls: PostgresClient.Configuration.TLS
-        switch parameters["sslmode"] ?? "prefer" {
-        case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
-        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
-        case let mode: throw ConfigurationError("DATABASE_URL: sslmode \(mode) is not supported.")
-        }
-        let database = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
         var configuration = PostgresClient.Configuration(
-            host: host, port: url.port ?? 5432, username: url.user ?? "postgres", password: url.password,
-            database: database.isEmpty ? nil : database, tls: tls)
-        if let options = parameters["options"] {
-            configuration.options.additionalStartupParameters.append(("options", options))
-        }
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+        configuration.options.additionalStartupParameters = url.startupParameters
         return configuration
+    }
+
+    /// The configuration of one connection outside the pool (the availability probe).
+    static func connection(_ text: String) throws -> PostgresConnection.Configuration {
+        let url = try Parts(text)
+        let tls: PostgresConnection.Configuration.TLS = switch url.sslMode {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+        configuration.options.additionalStartupParameters = url.startupParameters
+        return configuration
+    }
+
+    private struct Parts {
+        enum SSLMode { case disable, prefer, require }
+
+        var host: String
+        var port: Int
+        var username: String
+        var password: String?
+        var database: String?
+        var sslMode: SSLMode
+        var startupParameters: [(String, String)] = []
+
+        init(_ text: String) throws {
+            guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? ""),
+                let host = url.host, !host.isEmpty
+            else {
+                throw ConfigurationError("DATABASE_URL must look like postgres://user:password@host:5432/database.")
+            }
+            let parameters = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+            switch parameters["sslmode"] ?? "prefer" {
+            case "disable": sslMode = .disable
+            case "prefer", "allow": sslMode = .prefer
+            case "require", "verify-ca", "verify-full": sslMode = .require
+            case let mode: throw ConfigurationError("DATABASE_URL: sslmode \(mode) is not supported.")
+            }
+            let database = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+            self.host = host
+            port = url.port ?? 5432
+            username = url.user ?? "postgres"
+            password = url.password
+            self.database = database.isEmpty ? nil : database
+            if let options = parameters["options"] { startupParameters.append(("options", options)) }
+        }
     }
 }

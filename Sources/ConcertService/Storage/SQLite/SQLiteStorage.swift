@@ -12,10 +12,10 @@ public final class SQLiteStorage: Storage {
     let joins: WriteBatcher<QueueJoin, Int64>
 
     /// Opens (creating if needed) the database file and brings its schema up to date.
-    public init(path: String) throws {
+    public init(path: String, busyTimeout: Duration = .seconds(10)) throws {
         var configuration = Configuration()
-        // Writers queue for the lock rather than failing at once under bursts.
-        configuration.busyMode = .timeout(10)
+        // Writers queue for the lock rather than failing at once under bursts, for a bounded time.
+        configuration.busyMode = .timeout(busyTimeout.seconds)
         let pool = try Self.openDurablePool(path: path, configuration: configuration)
         try SQLiteMigrations.migrator.migrate(pool)
         self.pool = pool
@@ -39,6 +39,17 @@ public final class SQLiteStorage: Storage {
 
     public func close() async {
         try? pool.close()
+    }
+
+    /// The file is opened once; there is no connection to make anew.
+    public func probe() async throws {
+        try await ping()
+    }
+
+    public func reconnect() async {}
+
+    public func countViolations(of check: IntegrityCheck) async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: check.countingSQL) ?? 0 }
     }
 
     // MARK: Helpers shared by the stores
