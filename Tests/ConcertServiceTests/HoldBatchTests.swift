@@ -90,7 +90,7 @@ import Testing
     @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
     func aSeatClaimedWhileTheBatchWaitsUndoesTheWholeBatch() async throws {
         let service = try await TestService(.postgres)
-        guard case .postgresSchema(let schema) = service.database.location else { return }
+        let schema = try #require(service.database.postgresSchema)
         try await service.run { api in
             let storage = try #require(service.system.storage as? PostgresStorage)
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])

@@ -198,7 +198,7 @@ import Testing
     @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
     func aLockWaitPastTheTimeoutIsARetryableConflict() async throws {
         let service = try await TestService(.postgres) { $0.lockTimeout = .milliseconds(200) }
-        guard case .postgresSchema(let schema) = service.database.location else { return }
+        let schema = try #require(service.database.postgresSchema)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 5, 100)])
             let token = try await api.admittedToken(user: 9000)

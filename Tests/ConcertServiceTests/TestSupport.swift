@@ -132,6 +132,11 @@ struct TestDatabase: Sendable {
         }
     }
 
+    /// The PostgreSQL schema of this test, nil on SQLite.
+    var postgresSchema: String? {
+        if case .postgresSchema(let schema) = location { schema } else { nil }
+    }
+
     func configure(_ config: inout AppConfiguration) {
         switch location {
         case .sqliteFile(let path):
