@@ -224,10 +224,10 @@ import Testing
     }
 }
 
-/// Waits (at most 10 s) until both instances answer the same for every token: each board has
+/// Waits (at most 30 s) until both instances answer the same for every token: each board has
 /// followed the database past every join.
 func waitUntilBothBoardsAgree(_ one: TestDriver, _ two: TestDriver, on tokens: [String]) async throws {
-    let agreed = try await eventually(within: .seconds(10)) {
+    let agreed = try await eventually(within: .seconds(30)) {
         for token in tokens {
             let here = try await one.request(.get, "/v1/queue/tokens/current", queueToken: token)
             let there = try await two.request(.get, "/v1/queue/tokens/current", queueToken: token)
