@@ -15,8 +15,8 @@ struct Reply: Sendable {
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
 }
 
-/// What a load run saw: requests, statuses, latencies (µs) and wall time. A request without an
-/// answer counts in `requests` but in no status.
+/// What a load run saw: requests, statuses, latencies (in microseconds) and wall time. A request
+/// without an answer counts in `requests` but in no status.
 struct LoadResult: Sendable {
     var requests = 0
     var statuses: [Int: Int] = [:]
@@ -39,7 +39,7 @@ struct LoadResult: Sendable {
     func count(_ status: Int) -> Int { statuses[status] ?? 0 }
 }
 
-/// What one worker saw. Plain arrays while the load runs: a histogram per worker (150 KB to
+/// What one worker saw. Plain arrays while the load runs: a histogram per worker (large to
 /// allocate and then merge) cost more CPU than the requests of a 1,000-worker burst, CPU the
 /// server was waiting for.
 struct WorkerTally: Sendable {

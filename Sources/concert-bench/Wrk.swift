@@ -1,9 +1,9 @@
 import Foundation
 
 /// Requests sent by `wrk` (Debian's package) instead of AsyncHTTPClient, where the client's own
-/// CPU would count against the figure: the client shares the 2 cores with the server, and wrk
-/// spends about 15 µs of CPU on a request where AsyncHTTPClient spends about 100 µs. Holds
-/// (whose baseline has no HTTP client at all) and the hot seat's bursts are sent this way.
+/// CPU would count against the figure: the client shares the cores with the server, and wrk
+/// spends a fraction of AsyncHTTPClient's CPU on a request (docs/performance.md). Holds (whose
+/// baseline has no HTTP client at all) and the hot seat's bursts are sent this way.
 enum Wrk {
     /// One HTTP request, sent once.
     struct Request {

@@ -11,9 +11,9 @@ extension Logger {
 }
 
 /// `StreamLogHandler` renders its metadata to text whenever a key is set (swift-log issue
-/// #175), and Hummingbird sets a request id on every request's logger, logged or not: up to 7%
-/// of a small request's CPU in `perf`. This handler keeps the metadata and hands it to the stream
-/// handler with each line it writes, so only written lines pay for rendering.
+/// #175), and Hummingbird sets a request id on every request's logger, logged or not, so every
+/// request paid for rendering text nobody wrote. This handler keeps the metadata and hands it
+/// to the stream handler with each line it writes, so only written lines pay for rendering.
 struct DeferredMetadataLogHandler: LogHandler {
     private var output: StreamLogHandler
     var metadata: Logger.Metadata = [:]

@@ -24,8 +24,8 @@ public struct Credentials: Sendable {
     // A user sends the same credential with every request of a sale (join, hold, pay):
     // verifying it once spares the JSON decoding and the signature check, which all requests
     // otherwise queue for on the key collection's actor. Two generations of 90,000 cover a
-    // sale's active users in about 7 MB each (at 20,000, the hold benchmark's 60,000 users
-    // verified every request: 121-128 against 98-99 µs of server CPU per hold).
+    // large sale's active users; with fewer, a sale bigger than the cache verified every
+    // request again (docs/performance.md).
     private let verified = RecentlyVerified<Identity>(capacity: 90_000)
 
     public init(secret: String) async {

@@ -125,8 +125,8 @@ struct SeatMapResponse: ResponseEncodable {
 }
 
 /// A reservation, as a hold, a payment, a cancellation and a lookup answer it. The answer to a
-/// hold is written directly (`json`), not through JSONEncoder, which took 6.6% of the server's
-/// CPU in the hold benchmark; `Encodable` remains for the list, with the same bytes (tested).
+/// hold is written directly (`json`), not through JSONEncoder, whose cost showed in every
+/// hold; `Encodable` remains for the list, with the same bytes (tested).
 struct ReservationResponse: ResponseGenerator, Encodable {
     var id: Int64
     var scheduleId: Int64

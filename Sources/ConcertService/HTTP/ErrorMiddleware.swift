@@ -60,8 +60,8 @@ struct ErrorMiddleware: RouterMiddleware {
         return Response(status: error.code.status, headers: headers, body: .init(byteBuffer: body(for: error)))
     }
 
-    /// `{"error":{"code":…,"message":…,"position":…}}`, written directly: through JSONEncoder it
-    /// was 8% of the server's CPU for a refusal, and every loser of a hot seat gets one.
+    /// `{"error":{"code":…,"message":…,"position":…,"reason":…}}`, written directly: JSONEncoder
+    /// was a large part of a refusal's cost, and every loser of a hot seat gets one.
     static func body(for error: ServiceError) -> ByteBuffer {
         var body = ByteBuffer()
         body.writeStaticString(#"{"error":{"code":"#)

@@ -93,8 +93,8 @@ extension SQLiteStorage {
             countOffSeats = try db.cachedStatement(sql: "UPDATE schedules SET remaining_seats = remaining_seats - ? WHERE id = ?")
         }
 
-        /// `body` all or nothing within the batch's transaction. (GRDB's `inSavepoint` prepares
-        /// its SAVEPOINT and RELEASE anew each time: 2.4% of the server's CPU in the hold benchmark.)
+        /// `body` all or nothing within the batch's transaction, with cached statements: GRDB's
+        /// `inSavepoint` prepares its SAVEPOINT and RELEASE anew each time, on every hold.
         func inSavepoint<T>(_ body: () throws -> T) throws -> T {
             try savepoint.execute()
             do {
