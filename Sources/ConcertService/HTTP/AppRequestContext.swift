@@ -7,13 +7,16 @@ import NIOCore
 /// the longest texts the API allows, written as JSON escapes, stays under it.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The connection's peer: the client, or the load balancer in front of it.
-    public let peerAddress: SocketAddress?
+    private let channel: any Channel
 
     public init(source: Source) {
         coreContext = .init(source: source)
-        peerAddress = source.channel.remoteAddress
+        channel = source.channel
     }
+
+    /// The connection's peer: the client, or the load balancer in front of it. Read only when
+    /// asked (by the limit on anonymous requests), not for every request.
+    public var peerAddress: SocketAddress? { channel.remoteAddress }
 
     public var maxUploadSize: Int { 64 * 1024 }
     public var requestDecoder: JSONDecoder { APIJSON.decoder }
