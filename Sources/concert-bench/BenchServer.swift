@@ -84,12 +84,16 @@ final class ScenarioDatabase: Sendable {
     }
 
     /// The service's own storage on this database, as the server opens it.
-    func openStorage(poolSize: Int) async throws -> any Storage {
+    func openStorage(poolSize: Int) throws -> any StorageBackend {
         if let sqlitePath { return try SQLiteStorage(path: sqlitePath) }
+        return try PostgresStorage(
+            url: serverEnvironment["DATABASE_URL"]!, poolSize: poolSize, lockTimeout: .seconds(10), logger: Self.storageLogger)
+    }
+
+    static var storageLogger: Logger {
         var logger = Logger(label: "bench-storage")
         logger.logLevel = .warning
-        return try await PostgresStorage(
-            url: serverEnvironment["DATABASE_URL"]!, poolSize: poolSize, lockTimeout: .seconds(10), logger: logger)
+        return logger
     }
 
     static var sqliteConfiguration: Configuration {

@@ -60,9 +60,9 @@ enum DatabaseBaseline {
     /// batches them): how far the holds over HTTP are from their database work, which is more
     /// than the one-row update above (the reservation, the seat claims, the seat count, the
     /// spent queue entry).
-    static func holdsWithoutHTTP(_ store: any ReservationStore, _ requests: [HoldRequest], concurrency: Int) async throws -> Double {
-        try await perSecond(count: requests.count, concurrency: concurrency) { seat in
-            _ = try await store.hold(requests[seat - 1], now: Date(), idempotency: nil)
+    static func holdsWithoutHTTP(_ store: any ReservationStore, _ holds: [NewHold], concurrency: Int) async throws -> Double {
+        try await perSecond(count: holds.count, concurrency: concurrency) { seat in
+            _ = try await store.hold(holds[seat - 1], now: Date(), idempotency: nil)
         }
     }
 

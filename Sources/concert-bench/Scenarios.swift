@@ -157,20 +157,16 @@ struct Scenarios {
         let users = (1...seats).map { Int64(1_500_000 + $0) }
         let (_, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
         let codec = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: secret))
-        let requests = try users.indices.map { index in
+        // Checked and priced as the service does before a hold reaches its store.
+        let holds = try users.indices.map { index in
             guard let ticket = codec.decode(tokens[index]) else { throw BenchError("unreadable queue token") }
-            return HoldRequest(
+            return try NewHold(
                 userID: users[index], selection: try SeatSelection(scheduleID: Int64(schedule), seatNumbers: [index + 1], maxSeats: 1),
-                queueSeq: ticket.seq, holdDuration: .seconds(3600))
+                queueSeq: ticket.seq, seats: [Seat(seatNo: index + 1, grade: "R", price: 100)], now: Date(), holdDuration: .seconds(3600))
         }
-        let store = try await database.openStorage(poolSize: settings.poolSize)
-        do {
-            let perSecond = try await DatabaseBaseline.holdsWithoutHTTP(store, requests, concurrency: settings.concurrency)
-            await store.close()
-            return perSecond
-        } catch {
-            await store.close()
-            throw error
+        let store = try database.openStorage(poolSize: settings.poolSize)
+        return try await store.whileRunning(logger: ScenarioDatabase.storageLogger) { [settings] in
+            try await DatabaseBaseline.holdsWithoutHTTP(store, holds, concurrency: settings.concurrency)
         }
     }
 

@@ -36,19 +36,18 @@ struct Serve: AsyncParsableCommand {
         let config = try options.load()
         let logger = Logger.service(level: config.logLevel)
         let system = try await ConcertSystem.open(config, logger: logger)
-        if seedDemo, try await system.storage.catalogueIsEmpty() {
-            let listings = try await DemoCatalogue.seed(into: system.catalogue)
-            logger.info("Seeded the demo catalogue", metadata: ["performances": "\(listings.count)"])
+        let app = try await buildApplication(system, config: config, logger: logger) { [seedDemo] in
+            if seedDemo, try await system.storage.catalogueIsEmpty() {
+                let listings = try await DemoCatalogue.seed(into: system.catalogue, now: system.clock.now)
+                logger.info("Seeded the demo catalogue", metadata: ["performances": "\(listings.count)"])
+            }
         }
-        let app = try await buildApplication(system, config: config, logger: logger)
         do {
             try await app.runService()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            await system.storage.close()
             throw StartupError(
                 "Port \(config.port) on \(config.host) is already in use: stop the program using it, or choose another with --port or PORT.")
         }
-        await system.storage.close()
     }
 }
 
@@ -67,15 +66,10 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let storage = try await ConcertSystem.openStorage(config, logger: Logger.service(level: config.logLevel))
-        let report: IntegrityReport
-        do {
-            report = try await IntegrityService(store: storage).check()
-        } catch {
-            await storage.close()
-            throw error
+        let storage = try ConcertSystem.openStorage(config, logger: Logger.service(level: config.logLevel))
+        let report = try await storage.whileRunning(logger: Logger.service(level: config.logLevel)) {
+            try await IntegrityService(store: storage).check()
         }
-        await storage.close()
         for finding in report.findings {
             let verdict = finding.violations == 0 ? "ok" : "VIOLATED by \(finding.violations) row(s)"
             print("\(finding.check.name): \(verdict) - \(finding.check.rule)")
@@ -92,7 +86,8 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        try await ConcertSystem.openStorage(config, logger: Logger.service(level: config.logLevel)).close()
+        let logger = Logger.service(level: config.logLevel)
+        try await ConcertSystem.openStorage(config, logger: logger).whileRunning(logger: logger) {}
         // Not the URL itself: it may hold a password.
         print("Database schema is up to date: \(config.databaseURL == nil ? config.sqlitePath : "PostgreSQL (DATABASE_URL)")")
     }
@@ -105,12 +100,15 @@ struct SeedDemo: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let system = try await ConcertSystem.open(config, logger: Logger.service(level: config.logLevel))
-        for listing in try await DemoCatalogue.seed(into: system.catalogue) {
+        let logger = Logger.service(level: config.logLevel)
+        let system = try await ConcertSystem.open(config, logger: logger)
+        let listings = try await system.storage.whileRunning(logger: logger) {
+            try await DemoCatalogue.seed(into: system.catalogue, now: system.clock.now)
+        }
+        for listing in listings {
             let schedules = listing.schedules.map { "schedule \($0.id) (\($0.totalSeats) seats)" }.joined(separator: ", ")
             print("performance \(listing.performance.id) \"\(listing.performance.title)\": \(schedules)")
         }
-        await system.storage.close()
     }
 }
 
@@ -134,6 +132,6 @@ struct Token: AsyncParsableCommand {
             throw ValidationError("Set AUTH_JWT_SECRET to the key the server uses.")
         }
         let credentials = await Credentials(secret: secret)
-        print(try await credentials.mint(userID: user ?? 0, admin: admin, validFor: .seconds(hours * 3600)))
+        print(try await credentials.mint(userID: user ?? 0, admin: admin, validFor: .seconds(hours * 3600), now: SystemClock().now))
     }
 }

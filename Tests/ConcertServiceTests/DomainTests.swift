@@ -114,11 +114,11 @@ import Testing
     @Test func holdsArePricedFromTheirSeats() throws {
         let selection = try SeatSelection(scheduleID: 1, seatNumbers: [1, 2], maxSeats: 4)
         let seats = [Seat(seatNo: 1, grade: "VIP", price: 150), Seat(seatNo: 2, grade: "R", price: 100)]
-        let hold = try NewHold(userID: 42, selection: selection, seats: seats, now: now, holdDuration: .seconds(300))
+        let hold = try NewHold(userID: 42, selection: selection, queueSeq: 7, seats: seats, now: now, holdDuration: .seconds(300))
         #expect(hold.totalPrice == 250)
         #expect(hold.holdExpiresAt == now.addingTimeInterval(300))
         #expect(throws: ServiceError.self) {
-            try NewHold(userID: 42, selection: selection, seats: [seats[0]], now: now, holdDuration: .seconds(300))
+            try NewHold(userID: 42, selection: selection, queueSeq: 7, seats: [seats[0]], now: now, holdDuration: .seconds(300))
         }
     }
 }

@@ -7,97 +7,103 @@ import Testing
 
 @testable import ConcertService
 
-/// The scale-out claim, end to end: three `concert serve` processes on one PostgreSQL database
-/// sell one 150-seat schedule to 500 users who hit random instances.
-@Suite struct FlashSaleProcessTests {
-    static let tick = 100  // ms
-    static let admitPerTick = 20
+/// The tests that load `concert serve` processes hard run one at a time: together they would
+/// starve the machine, and the tests beside them that count on a tick or a timeout.
+@Suite(.serialized) struct ServerProcessTests {}
 
-    @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
-    func threeServersSellOneScheduleAndSurviveLosingTheAdmitter() async throws {
-        let database = try await TestDatabase.create(.postgres)
-        var config = AppConfiguration()
-        database.configure(&config)
-        let servers = try ServerProcesses(count: 3, environment: [
-            "DATABASE_URL": config.databaseURL ?? "", "AUTH_JWT_SECRET": TestService.secret,
-            "QUEUE_TICK_MS": "\(Self.tick)", "QUEUE_ADMIT_PER_TICK": "\(Self.admitPerTick)", "QUEUE_ACTIVE_TTL_S": "120",
-            "HOLD_TTL_S": "120", "DATABASE_POOL_SIZE": "10", "LOG_LEVEL": "warning",
-        ])
-        let client = SaleClient(ports: servers.ports)
-        do {
-            try await servers.waitUntilReady(client)
-            try await sellOut(client, database)
-            try await killTheAdmitterAndKeepAdmitting(client, servers, database)
-        } catch {
-            servers.printLogs()
-            throw error
-        }
-        servers.stop()
-        try await client.shutdown()
-        #expect(client.serverErrors == 0, "no response may be a 5xx")
-        if client.serverErrors > 0 { servers.printLogs() }
-    }
+extension ServerProcessTests {
+    /// The scale-out claim, end to end: three `concert serve` processes on one PostgreSQL database
+    /// sell one 150-seat schedule to 500 users who hit random instances.
+    @Suite struct FlashSaleProcessTests {
+        static let tick = 100  // ms
+        static let admitPerTick = 20
 
-    private func sellOut(_ client: SaleClient, _ database: TestDatabase) async throws {
-        let schedule = try await client.createSchedule(seats: 150, price: 100)
-        let users = Array(Int64(100_000)..<100_500)
-        let outcomes = try await withThrowingTaskGroup(of: Purchase.self) { group in
-            for user in users { group.addTask { try await client.buy(user: user, schedule: schedule) } }
-            return try await group.reduce(into: [Purchase]()) { $0.append($1) }
+        @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
+        func threeServersSellOneScheduleAndSurviveLosingTheAdmitter() async throws {
+            let database = try await TestDatabase.create(.postgres)
+            var config = AppConfiguration()
+            database.configure(&config)
+            let servers = try ServerProcesses(count: 3, environment: [
+                "DATABASE_URL": config.databaseURL ?? "", "AUTH_JWT_SECRET": TestService.secret,
+                "QUEUE_TICK_MS": "\(Self.tick)", "QUEUE_ADMIT_PER_TICK": "\(Self.admitPerTick)", "QUEUE_ACTIVE_TTL_S": "120",
+                "HOLD_TTL_S": "120", "DATABASE_POOL_SIZE": "10", "LOG_LEVEL": "warning",
+            ])
+            let client = SaleClient(ports: servers.ports)
+            do {
+                try await servers.waitUntilReady(client)
+                try await sellOut(client, database)
+                try await killTheAdmitterAndKeepAdmitting(client, servers, database)
+            } catch {
+                servers.printLogs()
+                throw error
+            }
+            await servers.stop()
+            try await client.shutdown()
+            #expect(client.serverErrors == 0, "no response may be a 5xx")
+            if client.serverErrors > 0 { servers.printLogs() }
         }
 
-        // What the clients saw, and what the API says now.
-        var seatsSold = Set<Int>()
-        for purchase in outcomes {
-            let wallet = try await client.send(.get, "/v1/wallet", user: purchase.user)
-            #expect(wallet.int("balance") == purchase.expectedBalance, "user \(purchase.user)'s wallet")
-            let reservations = try await client.send(.get, "/v1/reservations", user: purchase.user)
-            for reservation in reservations.json["reservations"] as? [[String: Any]] ?? [] where reservation["state"] as? String == "confirmed" {
-                for seat in reservation["seat_numbers"] as? [Int] ?? [] {
-                    #expect(seatsSold.insert(seat).inserted, "seat \(seat) was sold twice")
+        private func sellOut(_ client: SaleClient, _ database: TestDatabase) async throws {
+            let schedule = try await client.createSchedule(seats: 150, price: 100)
+            let users = Array(Int64(100_000)..<100_500)
+            let outcomes = try await withThrowingTaskGroup(of: Purchase.self) { group in
+                for user in users { group.addTask { try await client.buy(user: user, schedule: schedule) } }
+                return try await group.reduce(into: [Purchase]()) { $0.append($1) }
+            }
+
+            // What the clients saw, and what the API says now.
+            var seatsSold = Set<Int>()
+            for purchase in outcomes {
+                let wallet = try await client.send(.get, "/v1/wallet", user: purchase.user)
+                #expect(wallet.int("balance") == purchase.expectedBalance, "user \(purchase.user)'s wallet")
+                let reservations = try await client.send(.get, "/v1/reservations", user: purchase.user)
+                for reservation in reservations.json["reservations"] as? [[String: Any]] ?? [] where reservation["state"] as? String == "confirmed" {
+                    for seat in reservation["seat_numbers"] as? [Int] ?? [] {
+                        #expect(seatsSold.insert(seat).inserted, "seat \(seat) was sold twice")
+                    }
                 }
             }
+            let paid = outcomes.reduce(0) { $0 + $1.seats.count }
+            #expect(seatsSold.count == paid, "every seat a client paid for is confirmed, and no other")
+            print("flash sale: \(users.count) users, \(outcomes.filter { !$0.seats.isEmpty }.count) bought \(paid) of 150 seats")
+
+            // And in the database.
+            try await checkInvariants(database)
+            let remaining = try await database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)") ?? -1
+            let held = try await database.int("SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM reservations WHERE state = 'pending'") ?? -1
+            #expect(remaining + held + paid == 150)
+
+            // One admitter, at the configured pace: never more per round, and no more rounds than ticks.
+            #expect(try await admitterHandoversWithinALease(database) == 0, "two instances admitted within one lease")
+            let admitters = try await database.int("SELECT COUNT(DISTINCT admitted_by) FROM queue_admissions") ?? 0
+            #expect(try await database.int("SELECT MAX(admitted_count) FROM queue_admissions") ?? 0 <= Self.admitPerTick)
+            let admitted = try await database.int("SELECT CAST(SUM(admitted_count) AS BIGINT) FROM queue_admissions") ?? 0
+            let span = try await database.int("SELECT MAX(admitted_at) - MIN(admitted_at) FROM queue_admissions") ?? 0
+            let allowed = Self.admitPerTick * (span / Self.tick + 1)
+            #expect(admitted == users.count)
+            #expect(admitted <= allowed, "admitted \(admitted) in \(span) ms; the pace allows \(allowed)")
+            print("admission: \(admitted) users in \(span) ms by \(admitters) instance(s) in turn; \(Self.admitPerTick) per \(Self.tick) ms tick allows \(allowed)")
         }
-        let paid = outcomes.reduce(0) { $0 + $1.seats.count }
-        #expect(seatsSold.count == paid, "every seat a client paid for is confirmed, and no other")
-        print("flash sale: \(users.count) users, \(outcomes.filter { !$0.seats.isEmpty }.count) bought \(paid) of 150 seats")
 
-        // And in the database.
-        try await checkInvariants(database)
-        let remaining = try await database.int("SELECT remaining_seats FROM schedule_remaining_seats WHERE schedule_id = \(schedule)") ?? -1
-        let held = try await database.int("SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM reservations WHERE state = 'pending'") ?? -1
-        #expect(remaining + held + paid == 150)
+        private func killTheAdmitterAndKeepAdmitting(_ client: SaleClient, _ servers: ServerProcesses, _ database: TestDatabase) async throws {
+            let admitter = try #require(try await database.string("SELECT holder FROM admitter_lease"))
+            let killed = try #require(servers.instanceIDs.firstIndex(of: admitter))
+            let killedAt = Date().millis
+            await servers.kill(killed)
+            let survivors = Array(servers.ports.indices.filter { $0 != killed })
 
-        // One admitter, at the configured pace: never more per round, and no more rounds than ticks.
-        #expect(try await admitterHandoversWithinALease(database) == 0, "two instances admitted within one lease")
-        let admitters = try await database.int("SELECT COUNT(DISTINCT admitted_by) FROM queue_admissions") ?? 0
-        #expect(try await database.int("SELECT MAX(admitted_count) FROM queue_admissions") ?? 0 <= Self.admitPerTick)
-        let admitted = try await database.int("SELECT CAST(SUM(admitted_count) AS BIGINT) FROM queue_admissions") ?? 0
-        let span = try await database.int("SELECT MAX(admitted_at) - MIN(admitted_at) FROM queue_admissions") ?? 0
-        let allowed = Self.admitPerTick * (span / Self.tick + 1)
-        #expect(admitted == users.count)
-        #expect(admitted <= allowed, "admitted \(admitted) in \(span) ms; the pace allows \(allowed)")
-        print("admission: \(admitted) users in \(span) ms by \(admitters) instance(s) in turn; \(Self.admitPerTick) per \(Self.tick) ms tick allows \(allowed)")
-    }
-
-    private func killTheAdmitterAndKeepAdmitting(_ client: SaleClient, _ servers: ServerProcesses, _ database: TestDatabase) async throws {
-        let admitter = try #require(try await database.string("SELECT holder FROM admitter_lease"))
-        let killed = try #require(servers.instanceIDs.firstIndex(of: admitter))
-        let killedAt = Date().millis
-        servers.kill(killed)
-        let survivors = Array(servers.ports.indices.filter { $0 != killed })
-
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for user in Int64(200_000)..<200_030 {
-                group.addTask { _ = try await client.admittedToken(user: user, instances: survivors) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for user in Int64(200_000)..<200_030 {
+                    group.addTask { _ = try await client.admittedToken(user: user, instances: survivors) }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+            let holder = try await database.string("SELECT holder FROM admitter_lease")
+            #expect(holder != admitter && holder != nil, "another instance took the lease")
+            let takeover = try await database.int(
+                "SELECT MIN(admitted_at) - \(killedAt) FROM queue_admissions WHERE admitted_at > \(killedAt)") ?? -1
+            print("SIGKILL \(admitter): \(holder ?? "nobody") admitted the next round \(takeover) ms later")
         }
-        let holder = try await database.string("SELECT holder FROM admitter_lease")
-        #expect(holder != admitter && holder != nil, "another instance took the lease")
-        let takeover = try await database.int(
-            "SELECT MIN(admitted_at) - \(killedAt) FROM queue_admissions WHERE admitted_at > \(killedAt)") ?? -1
-        print("SIGKILL \(admitter): \(holder ?? "nobody") admitted the next round \(takeover) ms later")
     }
 }
 
@@ -144,7 +150,7 @@ final class SaleClient: Sendable {
 
     private func credential(user: Int64, admin: Bool) async throws -> String {
         if !admin, let known = credentials.withLock({ $0[user] }) { return known }
-        let token = try await Credentials(secret: TestService.secret).mint(userID: user, admin: admin, validFor: .seconds(3600))
+        let token = try await Credentials(secret: TestService.secret).mint(userID: user, admin: admin, validFor: .seconds(3600), now: Date())
         if !admin { credentials.withLock { $0[user] = token } }
         return token
     }
@@ -258,14 +264,26 @@ final class ServerProcesses: Sendable {
         }
     }
 
-    func kill(_ index: Int) {
+    func kill(_ index: Int) async {
         Foundation.kill(processes[index].processIdentifier, SIGKILL)
-        processes[index].waitUntilExit()
+        await exit(of: processes[index])
     }
 
-    func stop() {
+    /// Sends SIGTERM to one instance and waits for it to exit; its exit status.
+    func terminate(_ index: Int) async -> Int32 {
+        processes[index].terminate()
+        await exit(of: processes[index])
+        return processes[index].terminationStatus
+    }
+
+    /// One instance's log so far.
+    func log(_ index: Int) -> String {
+        (try? String(contentsOf: logs[index], encoding: .utf8)) ?? ""
+    }
+
+    func stop() async {
         for process in processes where process.isRunning { process.terminate() }
-        for process in processes { process.waitUntilExit() }
+        for process in processes { await exit(of: process) }
     }
 
     func printLogs() {
@@ -275,7 +293,9 @@ final class ServerProcesses: Sendable {
         }
     }
 
-    deinit { stop() }
+    deinit {
+        for process in processes where process.isRunning { process.terminate() }
+    }
 }
 
 /// The `concert` executable built with the tests.
@@ -299,8 +319,19 @@ func runConcert(_ arguments: [String], environment: [String: String]) async thro
         Thread { continuation.resume(returning: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) }
             .start()
     }
-    process.waitUntilExit()
+    await exit(of: process)
     return (process.terminationStatus, text)
+}
+
+/// Returns once `process` has exited, waiting on a thread of its own: a test's task must not
+/// block one of the few threads every task of the run shares.
+func exit(of process: Process) async {
+    await withCheckedContinuation { continuation in
+        Thread {
+            process.waitUntilExit()
+            continuation.resume()
+        }.start()
+    }
 }
 
 /// A port nobody listens on now: the kernel picks it for a socket that is closed at once.

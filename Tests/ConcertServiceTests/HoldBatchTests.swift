@@ -7,7 +7,7 @@ import Testing
 
 /// Holds written in batches, directly: each hold in a batch is all or nothing, and one that
 /// cannot be written does not stop the others. On PostgreSQL the batch is one statement
-/// (`HoldStatements.QuickHolds`) that leaves what it cannot decide to the transaction; on
+/// (`HoldStatements.HoldBatch`) that leaves what it cannot decide to the transaction; on
 /// SQLite one transaction, with a savepoint for a hold that needs one.
 @Suite struct HoldBatchTests {
     /// Admits `users`; answers their queue entries' seqs.
@@ -20,22 +20,13 @@ import Testing
         return seqs
     }
 
-    /// `user`'s hold of `seats` of `schedule`, ready for a SQLite batch.
+    /// `user`'s hold of `seats` (100 each) of `schedule`, checked and priced, ready for a batch.
     static func pendingHold(user: Int64, seats: [Int], of schedule: Int, queueSeq: Int64) throws -> PendingHold {
-        PendingHold(
-            request: HoldRequest(
-                userID: user, selection: try SeatSelection(scheduleID: Int64(schedule), seatNumbers: seats, maxSeats: 4),
-                queueSeq: queueSeq, holdDuration: .seconds(600)),
-            now: Date(), idempotency: nil)
-    }
-
-    /// `user`'s hold of `seats` (100 each) of `schedule`, ready for a PostgreSQL batch.
-    static func quickHold(user: Int64, seats: [Int], of schedule: Int, queueSeq: Int64) throws -> HoldStatements.QuickHold {
         let now = Date()
         let hold = try NewHold(
-            userID: user, selection: SeatSelection(scheduleID: Int64(schedule), seatNumbers: seats, maxSeats: 4),
+            userID: user, selection: SeatSelection(scheduleID: Int64(schedule), seatNumbers: seats, maxSeats: 4), queueSeq: queueSeq,
             seats: seats.map { Seat(seatNo: $0, grade: "R", price: 100) }, now: now, holdDuration: .seconds(600))
-        return HoldStatements.QuickHold(queueSeq: queueSeq, hold: hold, now: now)
+        return PendingHold(hold: hold, now: now)
     }
 
     @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
@@ -47,10 +38,10 @@ import Testing
             // User 5101 holds seat 2 the usual way; users 5102 to 5105 are admitted.
             #expect(try await api.hold(user: 5101, schedule: schedule, seats: [2]).status == .created)
             let seqs = try await Self.admit(Int64(5102)...5105, service, api)
-            func quick(_ user: Int64, _ seats: [Int], seq: Int64? = nil) throws -> HoldStatements.QuickHold {
-                try Self.quickHold(user: user, seats: seats, of: schedule, queueSeq: seq ?? seqs[user]!)
+            func quick(_ user: Int64, _ seats: [Int], seq: Int64? = nil) throws -> PendingHold {
+                try Self.pendingHold(user: user, seats: seats, of: schedule, queueSeq: seq ?? seqs[user]!)
             }
-            let outcomes = try await PostgresStorage.writeQuickHolds(
+            let outcomes = try await PostgresStorage.writeHolds(
                 [
                     quick(5102, [1]),
                     quick(5103, [3, 2]),  // seat 2 is taken
@@ -97,7 +88,7 @@ import Testing
             let heldID = try #require(try await api.hold(user: 5201, schedule: schedule, seats: [1]).int("id"))
             let seqs = try await Self.admit(Int64(5202)...5203, service, api)
             let batch = try [(Int64(5202), [8, 9]), (5203, [10])].map { user, seats in
-                try Self.quickHold(user: user, seats: seats, of: schedule, queueSeq: seqs[user]!)
+                try Self.pendingHold(user: user, seats: seats, of: schedule, queueSeq: seqs[user]!)
             }
             let outcomes = try await TestPostgres.shared.withConnection { connection in
                 for sql in [
@@ -107,7 +98,7 @@ import Testing
                     _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger).collect()
                 }
                 let written = Task {
-                    try await PostgresStorage.writeQuickHolds(batch, client: storage.client, logger: TestPostgres.logger)
+                    try await PostgresStorage.writeHolds(batch, client: storage.client, logger: TestPostgres.logger)
                 }
                 // Commit once the batch waits for seat 8.
                 for _ in 0..<500 {
@@ -144,7 +135,7 @@ import Testing
             let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
             #expect(outcomes.map { (try? $0.get()) != nil } == [true, false, true, false])
             for (index, seat) in [(1, 2), (3, 1)] {
-                #expect(throws: ServiceError(.seatUnavailable, "Seat \(seat) of schedule \(schedule) is already held or sold.")) {
+                #expect(throws: StoreRefusal.seatTaken(scheduleID: Int64(schedule), seatNo: seat)) {
                     try outcomes[index].get()
                 }
             }
@@ -168,9 +159,7 @@ import Testing
                 Self.pendingHold(user: 5502, seats: [3], of: schedule, queueSeq: seqs[5502]!),
             ]
             let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
-            #expect(throws: ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")) {
-                try outcomes[0].get()
-            }
+            #expect(throws: StoreRefusal.queueEntryEnded) { try outcomes[0].get() }
             #expect(try outcomes[1].get().value.seatNumbers == [3])
         }
     }
@@ -196,23 +185,21 @@ import Testing
         }
     }
 
-    /// A SQLite batch reads each schedule once: every hold is still judged by its own schedule.
-    @Test func sqliteJudgesEachHoldOfABatchByItsOwnSchedule() async throws {
-        try await TestService.withSQLite { service, api, storage in
+    /// Every hold is judged by its own schedule's layout before it reaches a store: a seat out
+    /// of range or an unknown schedule is refused without spending the queue entry.
+    @Test(arguments: Backend.all)
+    func holdsAreJudgedByTheirOwnScheduleBeforeTheStore(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
+        try await service.run { api in
             let small = try await api.createSchedule(seats: [("R", 10, 100)])
             let large = try await api.createSchedule(seats: [("R", 20, 100)])
-            let seqs = try await Self.admit(Int64(5401)...5403, service, api)
-            let batch = try [
-                Self.pendingHold(user: 5401, seats: [12], of: small, queueSeq: seqs[5401]!),
-                Self.pendingHold(user: 5402, seats: [12], of: large, queueSeq: seqs[5402]!),
-                Self.pendingHold(user: 5403, seats: [12], of: 999_999, queueSeq: seqs[5403]!),
-            ]
-            let outcomes = try await SQLiteStorage.writeHolds(batch, pool: storage.pool)
-            #expect(throws: ServiceError(.seatOutOfRange, "Seat 12 does not exist; schedule \(small) has seats 1 to 10.")) {
-                try outcomes[0].get()
-            }
-            #expect(try outcomes[1].get().value.scheduleID == Int64(large))
-            #expect(throws: ServiceError(.scheduleNotFound, "Schedule 999999 not found.")) { try outcomes[2].get() }
+            let token = try await api.admittedToken(user: 5401)
+            let outOfRange = try await api.hold(user: 5401, schedule: small, seats: [12], queueToken: token)
+            #expect(outOfRange.errorCode == "SEAT_OUT_OF_RANGE")
+            #expect(outOfRange.errorMessage == "Seat 12 does not exist; schedule \(small) has seats 1 to 10.")
+            #expect(try await api.hold(user: 5401, schedule: 999_999, seats: [1], queueToken: token).errorCode == "SCHEDULE_NOT_FOUND")
+            #expect(try await service.database.int("SELECT COUNT(*) FROM reservations") == 0)
+            #expect(try await api.hold(user: 5401, schedule: large, seats: [12], queueToken: token).status == .created)
         }
     }
 }

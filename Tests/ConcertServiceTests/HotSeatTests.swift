@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -83,9 +84,10 @@ import Testing
 
         init(_ store: any ReservationStore) { self.store = store }
 
-        func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+        func saleLayout(of scheduleID: Int64) async throws -> SaleLayout? { try await store.saleLayout(of: scheduleID) }
+        func hold(_ hold: NewHold, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
             holds.add(1, ordering: .relaxed)
-            return try await store.hold(request, now: now, idempotency: idempotency)
+            return try await store.hold(hold, now: now, idempotency: idempotency)
         }
         func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
             reads.add(1, ordering: .relaxed)
@@ -100,21 +102,30 @@ import Testing
         func reservations(userID: Int64) async throws -> [Reservation] { try await store.reservations(userID: userID) }
         func reservation(id: Int64, userID: Int64) async throws -> Reservation? { try await store.reservation(id: id, userID: userID) }
         func releaseLapsedHolds(now: Date, limit: Int) async throws -> Int { try await store.releaseLapsedHolds(now: now, limit: limit) }
+        func recordedResult(of key: IdempotencyKey) async throws -> IdempotencyKey.Record? { try await store.recordedResult(of: key) }
         func forgetIdempotencyKeys(before cutoff: Date) async throws { try await store.forgetIdempotencyKeys(before: cutoff) }
     }
 
     /// A real SQLite store with one 10-seat schedule on sale and users 1 to 31 admitted.
     struct Sale {
         let storage: SQLiteStorage
-        let path: String
         let schedule: Int64
         let queue: QueueService
         let tokens: [Int64: String]
         let now = Date()
 
-        init() async throws {
-            path = FileManager.default.temporaryDirectory.appendingPathComponent("concert-crowd-\(UUID().uuidString).sqlite").path
-            storage = try SQLiteStorage(path: path)
+        /// Runs `body` with a sale on a running store, then shuts the store down.
+        static func run(_ body: @Sendable (Sale) async throws -> Void) async throws {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("concert-crowd-\(UUID().uuidString).sqlite").path
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let storage = try SQLiteStorage(path: path)
+            try await storage.whileRunning(logger: Logger(label: "crowd")) {
+                try await body(try await Sale(storage))
+            }
+        }
+
+        private init(_ storage: SQLiteStorage) async throws {
+            self.storage = storage
             let performance = try await storage.createPerformance(
                 try NewPerformance(title: "Crowd", performer: "Crowd", description: "Crowd"), now: now)
             schedule = try await storage.createSchedule(
@@ -150,43 +161,38 @@ import Testing
                 return (error as? ServiceError)?.code ?? .internalError
             }
         }
-
-        func close() async {
-            await storage.close()
-            try? FileManager.default.removeItem(atPath: path)
-        }
     }
 
     /// Once the 2-second memory of a claim is over, a crowd wanting that seat again (fans with a
     /// stale seat map) is answered after one lock-free read, without a single hold transaction.
     @Test func aCrowdForASeatSeenTakenReadsOnceAndNeverTriesTheTransaction() async throws {
-        let sale = try await Sale()
-        let (reservations, store) = sale.instance()
-        #expect(await sale.hold(reservations, user: 1, seat: 7, at: sale.now) == nil)
-        let later = sale.now.addingTimeInterval(3)
-        let refusals = await withTaskGroup(of: ErrorCode?.self) { group in
-            for user in Int64(2)...31 {
-                group.addTask { await sale.hold(reservations, user: user, seat: 7, at: later) }
+        try await Sale.run { sale in
+            let (reservations, store) = sale.instance()
+            #expect(await sale.hold(reservations, user: 1, seat: 7, at: sale.now) == nil)
+            let later = sale.now.addingTimeInterval(3)
+            let refusals = await withTaskGroup(of: ErrorCode?.self) { group in
+                for user in Int64(2)...31 {
+                    group.addTask { await sale.hold(reservations, user: user, seat: 7, at: later) }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
             }
-            return await group.reduce(into: []) { $0.append($1) }
+            #expect(refusals == Array(repeating: .seatUnavailable, count: 30))
+            #expect(store.holds.load(ordering: .relaxed) == 1, "only user 1's hold ran the transaction")
+            #expect(store.reads.load(ordering: .relaxed) == 1)
         }
-        #expect(refusals == Array(repeating: .seatUnavailable, count: 30))
-        #expect(store.holds.load(ordering: .relaxed) == 1, "only user 1's hold ran the transaction")
-        #expect(store.reads.load(ordering: .relaxed) == 1)
-        await sale.close()
     }
 
     /// A hold that lost its seat to another instance's hold learns who has it, so the next
     /// hold of that seat through this instance is refused from memory.
     @Test func aHoldThatLostItsSeatTeachesTheNextOne() async throws {
-        let sale = try await Sale()
-        let (one, _) = sale.instance()
-        let (two, store) = sale.instance()
-        #expect(await sale.hold(one, user: 1, seat: 7, at: sale.now) == nil)
-        #expect(await sale.hold(two, user: 2, seat: 7, at: sale.now) == .seatUnavailable)
-        #expect(await sale.hold(two, user: 3, seat: 7, at: sale.now) == .seatUnavailable)
-        #expect(store.holds.load(ordering: .relaxed) == 1, "user 3 was refused from memory")
-        #expect(store.reads.load(ordering: .relaxed) == 1)
-        await sale.close()
+        try await Sale.run { sale in
+            let (one, _) = sale.instance()
+            let (two, store) = sale.instance()
+            #expect(await sale.hold(one, user: 1, seat: 7, at: sale.now) == nil)
+            #expect(await sale.hold(two, user: 2, seat: 7, at: sale.now) == .seatUnavailable)
+            #expect(await sale.hold(two, user: 3, seat: 7, at: sale.now) == .seatUnavailable)
+            #expect(store.holds.load(ordering: .relaxed) == 1, "user 3 was refused from memory")
+            #expect(store.reads.load(ordering: .relaxed) == 1)
+        }
     }
 }

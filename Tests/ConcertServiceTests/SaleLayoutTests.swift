@@ -54,15 +54,14 @@ import Testing
         #expect(loads.count == 3)
     }
 
-    /// A PostgreSQL hold reads its schedule's layout from the database once, as created.
-    @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
-    func aPostgresHoldReadsItsSchedulesLayout() async throws {
-        let service = try await TestService(.postgres)
+    /// A hold reads its schedule's layout from the database once, as created, and is priced from it.
+    @Test(arguments: Backend.all)
+    func aHoldReadsItsSchedulesLayout(_ backend: Backend) async throws {
+        let service = try await TestService(backend)
         try await service.run { api in
-            let storage = try #require(service.system.storage as? PostgresStorage)
             let schedule = try await api.createSchedule(seats: [("VIP", 2, 500), ("R", 8, 100)])
             #expect(try await api.hold(user: 5401, schedule: schedule, seats: [2, 3]).int("total_price") == 600)
-            let layout = try #require(try await storage.layouts.layout(of: Int64(schedule)) {
+            let layout = try #require(try await service.system.reservations.layouts.layout(of: Int64(schedule)) {
                 Issue.record("the hold did not keep the layout")
                 return nil
             })

@@ -18,14 +18,15 @@ enum Backend: String, Sendable, CustomTestStringConvertible {
     static let postgresRequired = ProcessInfo.processInfo.environment["REQUIRE_POSTGRES_TESTS"] == "1"
 
     static let all: [Backend] = {
-        if postgresURL == nil {
-            print("""
-                ⚠️  PostgreSQL tests NOT run: TEST_DATABASE_URL is not set. Only SQLite was tested.
-                    Run `.ci/run`, or set TEST_DATABASE_URL=postgres://user@127.0.0.1:5432/postgres?sslmode=disable.
-                """)
-            return [.sqlite]
+        // The run's last line says which databases were tested, after the test library's summary.
+        atexit {
+            let line = Backend.postgresURL == nil
+                ? "⚠️  PostgreSQL was NOT tested: TEST_DATABASE_URL is not set, so only SQLite was. Run `.ci/run`, "
+                    + "or set TEST_DATABASE_URL=postgres://user@127.0.0.1:5432/postgres?sslmode=disable."
+                : "Databases tested: SQLite and PostgreSQL (TEST_DATABASE_URL)."
+            FileHandle.standardError.write(Data((line + "\n").utf8))
         }
-        return [.sqlite, .postgres]
+        return postgresURL == nil ? [.sqlite] : [.sqlite, .postgres]
     }()
 
     var testDescription: String { rawValue }
@@ -41,6 +42,8 @@ struct TestService {
     let system: ConcertSystem
     let database: TestDatabase
     let logger: Logger
+    /// The service's clock: the system's, until a test moves it forward.
+    let clock = AdjustableClock()
 
     /// `logs` collects what the service logs at warning and above.
     init(_ backend: Backend, logs: LogLines? = nil, configure: (inout AppConfiguration) -> Void = { _ in }) async throws {
@@ -72,22 +75,15 @@ struct TestService {
             logger.logLevel = .warning
             self.logger = logger
         }
-        system = try await ConcertSystem.open(config, logger: logger)
+        system = try await ConcertSystem.open(config, clock: clock, logger: logger)
     }
 
-    /// Runs `body` against the whole application, background tasks included, then closes
-    /// the service's connections. `.live` serves it on a real socket of 127.0.0.1.
+    /// Runs `body` against the whole application, background tasks and database included;
+    /// the app shuts them down when `body` returns. `.live` serves it on a real socket of 127.0.0.1.
     func run<T: Sendable>(_ testing: TestingSetup = .router, _ body: @Sendable (TestDriver) async throws -> T) async throws -> T {
         let app = try await buildApplication(system, config: config, logger: logger)
-        do {
-            let result = try await app.test(testing) { client in
-                try await body(TestDriver(client: client, service: self))
-            }
-            await system.storage.close()
-            return result
-        } catch {
-            await system.storage.close()
-            throw error
+        return try await app.test(testing) { client in
+            try await body(TestDriver(client: client, service: self))
         }
     }
 
@@ -106,7 +102,7 @@ struct TestService {
     }
 
     func token(user: Int64, admin: Bool = false) async throws -> String {
-        try await system.credentials.mint(userID: user, admin: admin, validFor: .seconds(3600))
+        try await system.credentials.mint(userID: user, admin: admin, validFor: .seconds(3600), now: clock.now)
     }
 }
 
@@ -316,7 +312,7 @@ func admitterHandoversWithinALease(_ database: TestDatabase) async throws -> Int
         """)
 }
 
-/// The invariants of SPEC section 3, read straight from the database.
+/// The service's invariants (no seat sold twice, wallets equal their ledgers…), read straight from the database.
 func checkInvariants(_ service: TestService) async throws {
     try await checkInvariants(service.database)
 }

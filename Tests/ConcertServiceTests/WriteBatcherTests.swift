@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -34,10 +36,25 @@ import Testing
         }
     }
 
+    /// Runs `batcher` as the app does, in a service group, around `body`.
+    @discardableResult
+    static func running<T: Sendable>(
+        _ batcher: WriteBatcher<Int64, Int64>, _ body: @Sendable (ServiceGroup) async throws -> T
+    ) async throws -> T {
+        let services = ServiceGroup(services: [batcher], logger: Logger(label: "batcher-test"))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            let value = try await body(services)
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+            return value
+        }
+    }
+
     @Test func itemsThatArriveDuringAWriteShareTheNextOne() async throws {
         let line = Line()
         let batcher = WriteBatcher<Int64, Int64>(maxBatch: 50) { try await line.write($0) }
-        let seqs = try await Self.submitAll(1...200, to: batcher)
+        let seqs = try await Self.running(batcher) { _ in try await Self.submitAll(1...200, to: batcher) }
         let batches = line.batches.withLock { $0 }
         #expect(Set(seqs.values) == Set(1...200), "every join has its own seq")
         #expect(batches.count < 200, "joins were written together")
@@ -50,7 +67,7 @@ import Testing
     @Test func severalWritersWriteSeveralBatchesAtOnceButNoMore() async throws {
         let line = Line()
         let batcher = WriteBatcher<Int64, Int64>(maxBatch: 10, maxWriters: 3) { try await line.write($0) }
-        let seqs = try await Self.submitAll(1...300, to: batcher)
+        let seqs = try await Self.running(batcher) { _ in try await Self.submitAll(1...300, to: batcher) }
         #expect(Set(seqs.values) == Set(1...300))
         #expect(line.batches.withLock { $0.allSatisfy { $0.count <= 10 } })
         #expect(line.writing.withLock { $0.most } == 3)
@@ -63,12 +80,46 @@ import Testing
             if attempts.add(1, ordering: .relaxed).newValue == 1 { throw DiskFull() }
             return batch
         }
-        await #expect(throws: DiskFull.self) { try await batcher.submit(1) }
-        #expect(try await batcher.submit(2) == 2)
+        try await Self.running(batcher) { _ async throws in
+            await #expect(throws: DiskFull.self) { try await batcher.submit(1) }
+            #expect(try await batcher.submit(2) == 2)
+        }
     }
 
     @Test func aWriteThatMiscountsFailsItsItems() async throws {
         let batcher = WriteBatcher<Int64, Int64>(maxBatch: 10) { _ in [] }
-        await #expect(throws: WriteBatcher<Int64, Int64>.MiscountedBatch.self) { try await batcher.submit(1) }
+        try await Self.running(batcher) { _ async throws in
+            await #expect(throws: WriteBatcher<Int64, Int64>.MiscountedBatch.self) { try await batcher.submit(1) }
+        }
+    }
+
+    /// At graceful shutdown every item already taken is written before the batcher returns,
+    /// and an item that comes after is refused with a retryable error, not left waiting.
+    @Test func shutdownWritesEveryItemTakenAndRefusesLaterOnes() async throws {
+        let line = Line()
+        let batcher = WriteBatcher<Int64, Int64>(maxBatch: 10) { try await line.write($0) }
+        let services = ServiceGroup(services: [batcher], logger: Logger(label: "batcher-test"))
+        let outcomes = try await withThrowingTaskGroup(of: Result<Int64, any Error>?.self) { group in
+            group.addTask { try await services.run(); return nil }
+            for user in Int64(1)...100 {
+                group.addTask {
+                    do { return .success(try await batcher.submit(user)) } catch { return .failure(error) }
+                }
+            }
+            // Shut down while the first batch is being written.
+            while line.writing.withLock({ $0.now }) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+            await services.triggerGracefulShutdown()
+            return try await group.reduce(into: []) { outcomes, outcome in outcome.map { outcomes.append($0) } }
+        }
+        let written = outcomes.compactMap { try? $0.get() }
+        let refused = outcomes.compactMap { outcome -> ServiceError? in
+            guard case .failure(let error) = outcome else { return nil }
+            return error as? ServiceError
+        }
+        #expect(written.count + refused.count == 100, "every item was answered")
+        #expect(refused.allSatisfy { $0.code == ErrorCode.serviceUnavailable })
+        #expect(Set(written) == Set(1...Int64(written.count)), "what was answered was written, once")
+        #expect(line.batches.withLock { $0.joined().count } == written.count, "nothing was written without an answer")
+        await #expect(throws: ServiceError.self) { try await batcher.submit(101) }
     }
 }

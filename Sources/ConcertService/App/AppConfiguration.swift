@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// Everything the service is configured with (SPEC section 5), read from environment
+/// Everything the service is configured with, read from environment
 /// variables. Defaults live here and nowhere else.
 public struct AppConfiguration: Sendable {
     public var host = "127.0.0.1"

@@ -9,25 +9,38 @@ public func buildApplication(_ config: AppConfiguration) async throws -> some Ap
     return try await buildApplication(system, config: config, logger: logger)
 }
 
-public func buildApplication(_ system: ConcertSystem, config: AppConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
-    try await system.queue.restore()
+/// The app owns every lifecycle: the database (its connections and write batchers) runs as
+/// its first service, so at shutdown it stops last, after the server has answered its last
+/// request and the background tasks have stopped; the schema is brought up to date and the
+/// queue read before the server takes its first request.
+public func buildApplication(
+    _ system: ConcertSystem, config: AppConfiguration, logger: Logger, beforeServing: @escaping @Sendable () async throws -> Void = {}
+) async throws -> some ApplicationProtocol {
     var app = Application(
         router: buildRouter(system, config: config),
         server: .guardedHTTP1(idleTimeout: config.idleTimeout, headerTimeout: config.headerTimeout),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "concert", backlog: config.listenBacklog),
         logger: logger)
+    let started = StartupGate()
+    app.beforeServerStarts {
+        try await system.storage.migrate()
+        try await system.queue.restore(now: system.clock.now)
+        try await beforeServing()
+        started.open()
+    }
     app.addServices(
-        PeriodicTask(name: "database monitor", every: .milliseconds(500), logger: logger) {
+        system.storage,
+        PeriodicTask(name: "database monitor", every: .milliseconds(500), after: started, logger: logger) {
             await system.checkDatabase()
         },
-        PeriodicTask(name: "queue tick", every: config.queueTick, logger: logger) {
-            try await system.queue.tick()
+        PeriodicTask(name: "queue tick", every: config.queueTick, after: started, logger: logger) {
+            try await system.queue.tick(now: system.clock.now)
         },
-        PeriodicTask(name: "hold sweeper", every: config.holdSweepInterval, logger: logger) {
-            _ = try await system.reservations.releaseLapsedHolds()
+        PeriodicTask(name: "hold sweeper", every: config.holdSweepInterval, after: started, logger: logger) {
+            _ = try await system.reservations.releaseLapsedHolds(now: system.clock.now)
         },
-        PeriodicTask(name: "idempotency key cleanup", every: .seconds(3600), logger: logger) {
-            try await system.storage.forgetIdempotencyKeys(before: Date().addingTimeInterval(-24 * 3600))
+        PeriodicTask(name: "idempotency key cleanup", every: .seconds(3600), after: started, logger: logger) {
+            try await system.storage.forgetIdempotencyKeys(before: system.clock.now.addingTimeInterval(-24 * 3600))
         })
     return app
 }
@@ -39,13 +52,15 @@ func buildRouter(_ system: ConcertSystem, config: AppConfiguration) -> Router<Ap
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ErrorMiddleware(allowedMethods: allowedMethods))
-    router.add(middleware: AnonymousLimitMiddleware(limits: system.limits, trustedProxies: config.trustedProxies))
-    let auth = Authenticator(credentials: system.credentials)
-    QueueController(auth: auth, queue: system.queue).addRoutes(to: router)
-    CatalogueController(auth: auth, queue: system.queue, catalogue: system.catalogue).addRoutes(to: router)
-    ReservationController(auth: auth, reservations: system.reservations).addRoutes(to: router)
-    WalletController(auth: auth, wallets: system.wallets).addRoutes(to: router)
-    AdminController(auth: auth, catalogue: system.catalogue, integrity: system.integrity).addRoutes(to: router)
+    let clock = system.clock
+    router.add(middleware: AnonymousLimitMiddleware(limits: system.limits, clock: clock, trustedProxies: config.trustedProxies))
+    let user = Authentication(credentials: system.credentials, clock: clock, requirement: .user)
+    let admin = Authentication(credentials: system.credentials, clock: clock, requirement: .admin)
+    QueueController(authentication: user, clock: clock, queue: system.queue).addRoutes(to: router)
+    CatalogueController(authentication: user, clock: clock, queue: system.queue, catalogue: system.catalogue).addRoutes(to: router)
+    ReservationController(authentication: user, clock: clock, reservations: system.reservations).addRoutes(to: router)
+    WalletController(authentication: user, clock: clock, wallets: system.wallets).addRoutes(to: router)
+    AdminController(authentication: admin, clock: clock, catalogue: system.catalogue, integrity: system.integrity).addRoutes(to: router)
     OperationsController(system: system, metrics: AppMetrics.registry).addRoutes(to: router)
     allowedMethods.learn(router.routes)
     return router

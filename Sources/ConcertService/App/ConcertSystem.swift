@@ -7,10 +7,12 @@ import Prometheus
 /// The service's use cases wired to one storage backend: what the HTTP layer, the
 /// background tasks and the command line all work through.
 public struct ConcertSystem: Sendable {
-    /// The database itself, unguarded: for the command line, the tests and shutdown.
-    public let storage: any Storage
+    /// The database itself, unguarded: a service of the app, and for the command line and the tests.
+    public let storage: any StorageBackend
     /// Whether the database answers, as the monitor last found it.
     public let availability: DatabaseAvailability
+    /// Where every rule reads the time.
+    public let clock: any WallClock
     public let limits: RateLimits
     public let credentials: Credentials
     public let queue: QueueService
@@ -19,10 +21,10 @@ public struct ConcertSystem: Sendable {
     public let wallets: WalletService
     public let integrity: IntegrityService
 
-    /// Opens the configured database (running its migrations) and wires the use cases.
-    public static func open(_ config: AppConfiguration, logger: Logger) async throws -> ConcertSystem {
+    /// Wires the use cases to the configured database, which serves once its `run` has started.
+    public static func open(_ config: AppConfiguration, clock: any WallClock = SystemClock(), logger: Logger) async throws -> ConcertSystem {
         _ = AppMetrics.registry
-        let storage = try await openStorage(config, logger: logger)
+        let storage = try openStorage(config, logger: logger)
         let availability = DatabaseAvailability(logger: logger)
         // Only the network database can go away or stall; SQLite's waits are bounded by its busy timeout.
         let store: any Storage = storage is PostgresStorage
@@ -37,6 +39,7 @@ public struct ConcertSystem: Sendable {
         return ConcertSystem(
             storage: storage,
             availability: availability,
+            clock: clock,
             limits: limits,
             credentials: await Credentials(secret: authSecret),
             queue: queue,
@@ -47,11 +50,11 @@ public struct ConcertSystem: Sendable {
             integrity: IntegrityService(store: store))
     }
 
-    /// The configured database, its schema brought up to date; nothing else (the command line's
-    /// database commands need no credentials).
-    public static func openStorage(_ config: AppConfiguration, logger: Logger) async throws -> any Storage {
+    /// The configured database, and nothing else (the command line's database commands need no
+    /// credentials).
+    public static func openStorage(_ config: AppConfiguration, logger: Logger) throws -> any StorageBackend {
         if let url = config.databaseURL {
-            try await PostgresStorage(url: url, poolSize: config.databasePoolSize, lockTimeout: config.lockTimeout, logger: logger)
+            try PostgresStorage(url: url, poolSize: config.databasePoolSize, lockTimeout: config.lockTimeout, logger: logger)
         } else {
             try SQLiteStorage(path: config.sqlitePath, busyTimeout: config.databaseTimeout)
         }

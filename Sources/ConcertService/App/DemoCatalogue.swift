@@ -3,7 +3,7 @@ import Foundation
 /// A small catalogue for trying the service: on sale now, shows in two weeks.
 public enum DemoCatalogue {
     /// Creates the demo performances and returns them with their schedules.
-    public static func seed(into catalogue: CatalogueService, now: Date = Date()) async throws -> [PerformanceListing] {
+    public static func seed(into catalogue: CatalogueService, now: Date) async throws -> [PerformanceListing] {
         let day: TimeInterval = 24 * 3600
         let shows: [(title: String, performer: String, description: String, layout: [SeatGroup])] = [
             (

@@ -1,7 +1,7 @@
 import Foundation
 import JWTKit
 
-/// Who is calling, from a verified credential (SPEC section 6).
+/// Who is calling, from a verified credential: a JWT signed with the configured secret.
 public struct Identity: Sendable, Equatable {
     public var userID: Int64
     public var isAdmin: Bool
@@ -35,7 +35,7 @@ public struct Credentials: Sendable {
 
     /// The identity behind a credential; `exp` is required and honoured, `sub` is the
     /// numeric user id.
-    public func identity(fromToken token: String, now: Date = Date()) async throws -> Identity {
+    public func identity(fromToken token: String, now: Date) async throws -> Identity {
         let key = TokenKey(token)
         if let identity = verified.value(of: key, at: now) { return identity }
         let claims: CredentialClaims
@@ -63,7 +63,7 @@ public struct Credentials: Sendable {
     }
 
     /// Mints a credential (the `concert token` command and tests).
-    public func mint(userID: Int64, admin: Bool, validFor lifetime: Duration, now: Date = Date()) async throws -> String {
+    public func mint(userID: Int64, admin: Bool, validFor lifetime: Duration, now: Date) async throws -> String {
         let claims = CredentialClaims(
             sub: SubjectClaim(value: String(userID)),
             exp: ExpirationClaim(value: now.addingTimeInterval(lifetime.seconds)),

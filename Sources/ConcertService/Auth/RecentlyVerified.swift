@@ -49,7 +49,7 @@ final class RecentlyVerified<Value: Sendable>: Sendable {
         self.capacity = capacity
     }
 
-    func value(of key: TokenKey, at now: Date = Date()) -> Value? {
+    func value(of key: TokenKey, at now: Date) -> Value? {
         generations.withLock { generations in
             if let recent = generations.current[key] {
                 guard now < recent.expiresAt else {

@@ -27,7 +27,7 @@ public struct Schedule: Sendable, Equatable, Codable {
         isOnSale(at: now) && remainingSeats > 0
     }
 
-    /// The rules a hold must pass against this schedule (flow 6).
+    /// The rules a hold must pass against this schedule.
     public func checkHold(of selection: SeatSelection, at now: Date) throws {
         guard isOnSale(at: now) else {
             throw ServiceError(.saleNotOpen, "Schedule \(id) is not on sale.")
@@ -49,6 +49,12 @@ public struct Seat: Sendable, Equatable {
     public var seatNo: Int
     public var grade: String
     public var price: Int64
+
+    public init(seatNo: Int, grade: String, price: Int64) {
+        self.seatNo = seatNo
+        self.grade = grade
+        self.price = price
+    }
 }
 
 public enum SeatStatus: String, Sendable, Codable {

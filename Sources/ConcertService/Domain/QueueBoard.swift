@@ -115,7 +115,7 @@ public struct QueueBoard: Sendable {
     }
 }
 
-/// The admission pace (flow 3) and what follows from it.
+/// The admission pace and what follows from it.
 public struct AdmissionPolicy: Sendable, Equatable {
     public var tick: Duration
     public var admitPerTick: Int

@@ -26,7 +26,7 @@ public struct Reservation: Sendable, Equatable, Codable {
         isLapsed(at: now) ? .expired : state
     }
 
-    /// Flow 8: checks that `userID` may pay this hold now and returns the confirmed reservation.
+    /// Checks that `userID` may pay this hold now and returns the confirmed reservation.
     /// The wallet debit is `Wallet.pay`; both happen in one transaction.
     public func confirmed(by userID: Int64, at now: Date) throws -> Reservation {
         try requireOwner(userID)
@@ -49,7 +49,7 @@ public struct Reservation: Sendable, Equatable, Codable {
         case refund(Int64)
     }
 
-    /// Flow 9: what cancelling this reservation does, or why it may not be cancelled.
+    /// What cancelling this reservation does, or why it may not be cancelled.
     public func cancellation(by userID: Int64, at now: Date, showStartsAt: Date) throws -> Cancellation {
         try requireOwner(userID)
         switch state {
@@ -71,7 +71,7 @@ public struct Reservation: Sendable, Equatable, Codable {
     /// Another user's reservation is reported as unknown, so ids reveal nothing.
     private func requireOwner(_ userID: Int64) throws {
         guard userID == self.userID else {
-            throw ServiceError(.reservationNotFound, "Reservation \(id) not found.")
+            throw ServiceError.reservationNotFound(id)
         }
     }
 }
@@ -97,15 +97,17 @@ public struct SeatSelection: Sendable, Equatable {
     }
 }
 
-/// A hold about to be written: what the store inserts for flow 6.
+/// A hold that passed the rules and is priced: what the store writes, spending the queue
+/// entry `queueSeq`.
 public struct NewHold: Sendable, Equatable {
     public let userID: Int64
     public let selection: SeatSelection
+    public let queueSeq: Int64
     public let totalPrice: Int64
     public let holdExpiresAt: Date
 
     /// Prices the selected seats; `seats` are the schedule's seats with those numbers.
-    public init(userID: Int64, selection: SeatSelection, seats: [Seat], now: Date, holdDuration: Duration) throws {
+    public init(userID: Int64, selection: SeatSelection, queueSeq: Int64, seats: [Seat], now: Date, holdDuration: Duration) throws {
         guard seats.count == selection.seatNumbers.count else {
             throw ServiceError(.seatOutOfRange, "A selected seat does not exist on schedule \(selection.scheduleID).")
         }
@@ -117,6 +119,7 @@ public struct NewHold: Sendable, Equatable {
         }
         self.userID = userID
         self.selection = selection
+        self.queueSeq = queueSeq
         self.totalPrice = total
         self.holdExpiresAt = now.addingTimeInterval(holdDuration.seconds)
     }

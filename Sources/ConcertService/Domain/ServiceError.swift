@@ -67,3 +67,23 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case serviceUnavailable = "SERVICE_UNAVAILABLE"
     case internalError = "INTERNAL_ERROR"
 }
+
+// The errors more than one layer raises, each worded once.
+extension ServiceError {
+    static func performanceNotFound(_ id: Int64) -> ServiceError {
+        ServiceError(.performanceNotFound, "Performance \(id) not found.")
+    }
+
+    static func scheduleNotFound(_ id: Int64) -> ServiceError {
+        ServiceError(.scheduleNotFound, "Schedule \(id) not found.")
+    }
+
+    /// Also the answer about another user's reservation, so ids reveal nothing.
+    static func reservationNotFound(_ id: Int64) -> ServiceError {
+        ServiceError(.reservationNotFound, "Reservation \(id) not found.")
+    }
+
+    static func seatTaken(_ seat: Int?, of scheduleID: Int64) -> ServiceError {
+        ServiceError(.seatUnavailable, "\(seat.map { "Seat \($0)" } ?? "A selected seat") of schedule \(scheduleID) is already held or sold.")
+    }
+}

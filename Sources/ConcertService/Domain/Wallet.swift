@@ -14,7 +14,7 @@ public struct Wallet: Sendable, Equatable, Codable {
         self.balance = balance
     }
 
-    /// Flow 10: add `amount` points. `maxCharge` is the configured largest single charge.
+    /// Adds `amount` points. `maxCharge` is the configured largest single charge.
     public func charge(_ amount: Int64, maxCharge: Int64) throws -> WalletMovement {
         guard amount > 0 else {
             throw ServiceError(.invalidAmount, "The amount must be greater than 0.")
@@ -25,7 +25,7 @@ public struct Wallet: Sendable, Equatable, Codable {
         return try credit(amount, kind: .charge, reservationID: nil)
     }
 
-    /// Flow 8: debit the price of a reservation.
+    /// Debits the price of a reservation.
     public func pay(_ price: Int64, for reservationID: Int64) throws -> WalletMovement {
         guard price <= balance else {
             throw ServiceError(.insufficientBalance, "The balance \(balance) does not cover the price \(price).")
@@ -33,7 +33,7 @@ public struct Wallet: Sendable, Equatable, Codable {
         return WalletMovement(kind: .payment, amount: -price, balanceAfter: balance - price, reservationID: reservationID)
     }
 
-    /// Flow 9: return the price of a cancelled reservation.
+    /// Returns the price of a cancelled reservation.
     public func refund(_ price: Int64, for reservationID: Int64) throws -> WalletMovement {
         try credit(price, kind: .refund, reservationID: reservationID)
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-// The JSON shapes of SPEC section 7. Property names are camelCase here; each type names its
+// The JSON shapes of the API (docs/api.md, Resources/openapi.yaml). Property names are camelCase here; each type names its
 // snake_case wire keys (CodingKeys), which spares the encoder a key conversion per field of
 // every response. Optional fields are written as null rather than left out, so every response
 // of a kind has the same keys.
@@ -78,7 +78,7 @@ struct PerformanceResponse: ResponseEncodable {
     var description: String
     var schedules: [ScheduleResponse]?
 
-    init(_ performance: Performance, schedules: [Schedule]? = nil, now: Date = Date()) {
+    init(_ performance: Performance, schedules: [Schedule]? = nil, now: Date) {
         id = performance.id
         title = performance.title
         performer = performance.performer

@@ -7,6 +7,8 @@ import NIOCore
 /// the longest texts the API allows, written as JSON escapes, stays under it.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Who is calling, on the routes behind `Authentication`.
+    public var identity: Identity?
     private let channel: any Channel
 
     public init(source: Source) {

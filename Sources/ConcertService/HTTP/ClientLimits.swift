@@ -27,13 +27,14 @@ struct AnonymousLimitMiddleware: RouterMiddleware {
     static let exempt: Set<String> = ["/health", "/ready", "/metrics"]
 
     let limits: RateLimits
+    let clock: any WallClock
     let trustedProxies: Set<String>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if request.headers[.authorization] == nil, request.headers[.queueToken] == nil, !Self.exempt.contains(request.uri.path) {
             let address = ClientAddress.resolve(
                 peer: context.peerAddress?.ipAddress, forwardedFor: request.headers[values: .xForwardedFor], trustedProxies: trustedProxies)
-            try limits.checkAnonymous(address: address, at: Date())
+            try limits.checkAnonymous(address: address, at: clock.now)
         }
         return try await next(request, context)
     }

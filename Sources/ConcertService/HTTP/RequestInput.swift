@@ -130,23 +130,3 @@ extension AppRequestContext {
         return id
     }
 }
-
-/// Authentication of the caller from the Authorization header.
-struct Authenticator: Sendable {
-    let credentials: Credentials
-
-    func user(_ request: Request) async throws -> Identity {
-        guard let token = request.bearerToken else {
-            throw ServiceError(.unauthenticated, "Send a credential: Authorization: Bearer <token>.", reason: "missing")
-        }
-        return try await credentials.identity(fromToken: token)
-    }
-
-    func admin(_ request: Request) async throws -> Identity {
-        let identity = try await user(request)
-        guard identity.isAdmin else {
-            throw ServiceError(.forbidden, "This endpoint needs an admin credential.")
-        }
-        return identity
-    }
-}

@@ -1,14 +1,14 @@
 import Foundation
 
-/// Browsing the catalogue (flows 4 and 5) and administering it (flow 12).
+/// Browsing the catalogue and administering it.
 public struct CatalogueService: Sendable {
     /// The widest date range one listing may ask for.
     public static let maxListingRange: TimeInterval = 366 * 24 * 3600
 
     let store: any CatalogueStore
 
-    /// Flow 4: performances with schedules starting in [from, to).
-    public func performances(from: Date, to: Date, now: Date = Date()) async throws -> [PerformanceListing] {
+    /// Performances with schedules starting in [from, to).
+    public func performances(from: Date, to: Date, now: Date) async throws -> [PerformanceListing] {
         guard from < to else {
             throw ServiceError(.invalidRange, "from must be before to.")
         }
@@ -18,32 +18,32 @@ public struct CatalogueService: Sendable {
         return try await store.performances(startingIn: from..<to, now: now)
     }
 
-    public func performance(_ id: Int64, now: Date = Date()) async throws -> PerformanceListing {
+    public func performance(_ id: Int64, now: Date) async throws -> PerformanceListing {
         guard let listing = try await store.performance(id: id, now: now) else {
-            throw ServiceError(.performanceNotFound, "Performance \(id) not found.")
+            throw ServiceError.performanceNotFound(id)
         }
         return listing
     }
 
-    /// Flow 5.
-    public func seatMap(scheduleID: Int64, now: Date = Date()) async throws -> SeatMap {
+    /// One performance with its schedules.
+    public func seatMap(scheduleID: Int64, now: Date) async throws -> SeatMap {
         guard let map = try await store.seatMap(scheduleID: scheduleID, now: now) else {
-            throw ServiceError(.scheduleNotFound, "Schedule \(scheduleID) not found.")
+            throw ServiceError.scheduleNotFound(scheduleID)
         }
         return map
     }
 
-    public func createPerformance(_ performance: NewPerformance, now: Date = Date()) async throws -> Performance {
+    public func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance {
         try await store.createPerformance(performance, now: now)
     }
 
-    public func createSchedule(_ schedule: NewSchedule, performanceID: Int64, now: Date = Date()) async throws -> Schedule {
-        try await store.createSchedule(schedule, performanceID: performanceID, now: now)
+    public func createSchedule(_ schedule: NewSchedule, performanceID: Int64, now: Date) async throws -> Schedule {
+        try await worded { try await store.createSchedule(schedule, performanceID: performanceID, now: now) }
     }
 
-    public func sales(performanceID: Int64, now: Date = Date()) async throws -> [ScheduleSales] {
+    public func sales(performanceID: Int64, now: Date) async throws -> [ScheduleSales] {
         guard let sales = try await store.sales(performanceID: performanceID, now: now) else {
-            throw ServiceError(.performanceNotFound, "Performance \(performanceID) not found.")
+            throw ServiceError.performanceNotFound(performanceID)
         }
         return sales
     }

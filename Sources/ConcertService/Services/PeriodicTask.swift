@@ -7,18 +7,25 @@ import ServiceLifecycle
 public struct PeriodicTask: Service {
     let name: String
     let interval: Duration
+    let gate: StartupGate?
     let logger: Logger
     let work: @Sendable () async throws -> Void
 
-    public init(name: String, every interval: Duration, logger: Logger, work: @escaping @Sendable () async throws -> Void) {
+    /// The first round runs once `gate` (if any) is open.
+    public init(
+        name: String, every interval: Duration, after gate: StartupGate? = nil, logger: Logger,
+        work: @escaping @Sendable () async throws -> Void
+    ) {
         self.name = name
         self.interval = interval
+        self.gate = gate
         self.logger = logger
         self.work = work
     }
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            try await gate?.wait()
             let clock = ContinuousClock()
             var next = clock.now
             while !Task.isCancelled {

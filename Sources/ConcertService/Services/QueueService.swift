@@ -2,7 +2,7 @@ import Foundation
 import Metrics
 import Synchronization
 
-/// A user's view of their queue entry (flows 1 and 2).
+/// A user's view of their queue entry.
 public struct QueuePass: Sendable, Equatable {
     public var token: String
     public var status: QueueBoard.Status
@@ -48,13 +48,13 @@ public final class QueueService: Sendable {
     }
 
     /// Rebuilds the board from the database (at start: the database is the source of truth).
-    public func restore(now: Date = Date()) async throws {
+    public func restore(now: Date) async throws {
         cursor.withLock { $0 = nil }
         try await follow(now: now)
     }
 
     /// Reads the joins and admissions since the last call into the board (every instance, every tick).
-    public func follow(now: Date = Date()) async throws {
+    public func follow(now: Date) async throws {
         let changes = try await store.queueChanges(after: cursor.withLock { $0 })
         board.withLock { board in
             for entry in changes.entries {
@@ -76,8 +76,8 @@ public final class QueueService: Sendable {
         publishGauges()
     }
 
-    /// Flow 1: a new entry at the back; the user's earlier token stops working.
-    public func join(userID: Int64, now: Date = Date()) async throws -> QueuePass {
+    /// Joins: a new entry at the back; the user's earlier token stops working.
+    public func join(userID: Int64, now: Date) async throws -> QueuePass {
         try limits.checkWrite(userID: userID, at: now)
         let entry = try await store.joinQueue(userID: userID, now: now)
         let ticket = QueueTicket(userID: userID, seq: entry.seq)
@@ -86,9 +86,9 @@ public final class QueueService: Sendable {
         return pass(for: ticket, token: codec.encode(ticket), now: now)
     }
 
-    /// Flow 2: where a token stands. Verifies the signature and reads memory only.
-    public func poll(token: String?, now: Date = Date()) throws -> QueuePass {
-        let ticket = try ticket(from: token)
+    /// Where a token stands. Verifies the signature and reads memory only.
+    public func poll(token: String?, now: Date) throws -> QueuePass {
+        let ticket = try ticket(from: token, now: now)
         try limits.checkPoll(seq: ticket.seq, at: now)
         // The client's own token is already genuine: echo it rather than signing it again.
         let pass = pass(for: ticket, token: token ?? "", now: now)
@@ -97,23 +97,23 @@ public final class QueueService: Sendable {
     }
 
     /// The caller's own, genuine queue token, without checking whether it is active.
-    public func ownTicket(token: String?, userID: Int64) throws -> QueueTicket {
-        let ticket = try ticket(from: token)
+    public func ownTicket(token: String?, userID: Int64, now: Date) throws -> QueueTicket {
+        let ticket = try ticket(from: token, now: now)
         guard ticket.userID == userID else {
             throw ServiceError(.queueTokenNotYours, "This queue token belongs to another user.")
         }
         return ticket
     }
 
-    /// The gate of flows 4 to 6: the caller's own token, admitted and not yet expired.
-    public func requireActive(token: String?, userID: Int64, now: Date = Date()) throws -> QueueTicket {
-        let ticket = try ownTicket(token: token, userID: userID)
+    /// The gate of browsing and holding: the caller's own token, admitted and not yet expired.
+    public func requireActive(token: String?, userID: Int64, now: Date) throws -> QueueTicket {
+        let ticket = try ownTicket(token: token, userID: userID, now: now)
         try refusal(for: ticket, now: now).map { throw $0 }
         return ticket
     }
 
     /// Why `ticket` may not act now, or nil if it is active.
-    public func refusal(for ticket: QueueTicket, now: Date = Date()) -> ServiceError? {
+    public func refusal(for ticket: QueueTicket, now: Date) -> ServiceError? {
         switch board.withLock({ $0.status(user: ticket.userID, seq: ticket.seq, at: now) }) {
         case .active: nil
         case .waiting where isStale(at: now):
@@ -126,7 +126,7 @@ public final class QueueService: Sendable {
     }
 
     /// Whether the board has gone too long without reading the database (it is unreachable).
-    public func isStale(at now: Date = Date()) -> Bool {
+    public func isStale(at now: Date) -> Bool {
         now.timeIntervalSince(followed.withLock(\.at)) > staleAfter
     }
 
@@ -136,9 +136,9 @@ public final class QueueService: Sendable {
         publishGauges()
     }
 
-    /// Flow 3, one tick: if this instance is the admitter, time out stale active entries and
+    /// One tick of admission: if this instance is the admitter, time out stale active entries and
     /// admit the next waiting ones; then learn what changed, whoever admitted.
-    public func tick(now: Date = Date()) async throws {
+    public func tick(now: Date) async throws {
         if case .admitted(let count) = try await store.admit(now: now, policy: policy, lease: lease), count > 0 {
             admittedCounter.increment(by: count)
         }
@@ -156,12 +156,12 @@ public final class QueueService: Sendable {
         return ServiceError(.queueTokenExpired, message, reason: reason.rawValue)
     }
 
-    private func ticket(from token: String?) throws -> QueueTicket {
+    private func ticket(from token: String?, now: Date) throws -> QueueTicket {
         guard let token, !token.isEmpty else {
             throw ServiceError(.queueTokenMissing, "Send your queue token in the Queue-Token header.")
         }
         let key = TokenKey(token)
-        if let ticket = verifiedTokens.value(of: key) { return ticket }
+        if let ticket = verifiedTokens.value(of: key, at: now) { return ticket }
         guard let ticket = codec.decode(token) else {
             throw ServiceError(.queueTokenInvalid, "The queue token is not valid.")
         }

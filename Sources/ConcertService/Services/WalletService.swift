@@ -1,6 +1,6 @@
 import Foundation
 
-/// Reading and charging the prepaid wallet (flow 10).
+/// Reading and charging the prepaid wallet.
 public struct WalletService: Sendable {
     public static let maxPageSize = 100
 
@@ -12,11 +12,13 @@ public struct WalletService: Sendable {
         try await store.wallet(userID: identity.userID)
     }
 
-    public func charge(_ identity: Identity, amount: Int64, idempotency: IdempotencyKey?, now: Date = Date()) async throws
+    public func charge(_ identity: Identity, amount: Int64, idempotency: IdempotencyKey?, now: Date) async throws
         -> Idempotent<Wallet>
     {
         try limits.checkWrite(userID: identity.userID, at: now)
-        return try await store.charge(userID: identity.userID, amount: amount, maxCharge: maxCharge, now: now, idempotency: idempotency)
+        return try await worded {
+            try await store.charge(userID: identity.userID, amount: amount, maxCharge: maxCharge, now: now, idempotency: idempotency)
+        }
     }
 
     public func ledger(of identity: Identity, cursor: Int64?, limit: Int) async throws -> LedgerPage {

@@ -24,7 +24,6 @@ public struct GuardedStorage: Storage {
     public func ping() async throws { try await guarded { try await inner.ping() } }
     public func probe() async throws { try await Deadline.run(within: timeout) { try await inner.probe() } }
     public func reconnect() async { await inner.reconnect() }
-    public func close() async { await inner.close() }
 
     public func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance {
         try await guarded { try await inner.createPerformance(performance, now: now) }
@@ -41,6 +40,9 @@ public struct GuardedStorage: Storage {
     public func seatMap(scheduleID: Int64, now: Date) async throws -> SeatMap? {
         try await guarded { try await inner.seatMap(scheduleID: scheduleID, now: now) }
     }
+    public func saleLayout(of scheduleID: Int64) async throws -> SaleLayout? {
+        try await guarded { try await inner.saleLayout(of: scheduleID) }
+    }
     public func sales(performanceID: Int64, now: Date) async throws -> [ScheduleSales]? {
         try await guarded { try await inner.sales(performanceID: performanceID, now: now) }
     }
@@ -48,8 +50,8 @@ public struct GuardedStorage: Storage {
         try await guarded { try await inner.catalogueIsEmpty() }
     }
 
-    public func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
-        try await guarded { try await inner.hold(request, now: now, idempotency: idempotency) }
+    public func hold(_ hold: NewHold, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+        try await guarded { try await inner.hold(hold, now: now, idempotency: idempotency) }
     }
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
         try await guarded { try await inner.seatTakenByOthers(selection, userID: userID, now: now) }
@@ -68,6 +70,9 @@ public struct GuardedStorage: Storage {
     }
     public func releaseLapsedHolds(now: Date, limit: Int) async throws -> Int {
         try await guarded { try await inner.releaseLapsedHolds(now: now, limit: limit) }
+    }
+    public func recordedResult(of key: IdempotencyKey) async throws -> IdempotencyKey.Record? {
+        try await guarded { try await inner.recordedResult(of: key) }
     }
     public func forgetIdempotencyKeys(before cutoff: Date) async throws {
         try await guarded { try await inner.forgetIdempotencyKeys(before: cutoff) }

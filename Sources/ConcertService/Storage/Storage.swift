@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import ServiceLifecycle
 
 // The seam between the service and its database. Each method is one transaction: it loads
 // (and on PostgreSQL locks) the rows it needs, applies the domain rules from `Domain/`, and
@@ -7,7 +9,7 @@ import Foundation
 // queue joins are the exception in form, not in effect: concurrent ones are written in batches,
 // each one all or nothing (see `WriteBatcher`).
 
-/// Everything the service keeps. One implementation per database.
+/// Everything the service keeps.
 public protocol Storage: CatalogueStore, ReservationStore, WalletStore, QueueStore {
     /// Throws if the database cannot be reached (readiness).
     func ping() async throws
@@ -16,10 +18,41 @@ public protocol Storage: CatalogueStore, ReservationStore, WalletStore, QueueSto
     /// Starts afresh after an outage, so that requests do not wait for connections that were
     /// given up on.
     func reconnect() async
-    /// Releases the connections; call once nothing uses the storage any more.
-    func close() async
     /// How many rows break `check` now (`concert check`).
     func countViolations(of check: IntegrityCheck) async throws -> Int
+}
+
+/// A database the service keeps its data in: one implementation per database.
+///
+/// A backend is a service of the application: `run` keeps its connections and its write
+/// batchers going, and at graceful shutdown writes the batches already taken before it
+/// closes the connections. Nothing may be asked of it before `run` has started or after it
+/// has returned (`whileRunning` does both for the command line and the tests).
+public protocol StorageBackend: Storage, Service {
+    /// Creates or upgrades the schema; the application runs it before it takes requests.
+    func migrate() async throws
+}
+
+extension StorageBackend {
+    /// Runs the backend around `body`, its schema brought up to date first, then shuts it
+    /// down gracefully.
+    public func whileRunning<T: Sendable>(logger: Logger, _ body: @Sendable () async throws -> T) async throws -> T {
+        let services = ServiceGroup(services: [self], logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            do {
+                try await migrate()
+                let value = try await body()
+                await services.triggerGracefulShutdown()
+                try await group.waitForAll()
+                return value
+            } catch {
+                await services.triggerGracefulShutdown()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
+    }
 }
 
 public protocol CatalogueStore: Sendable {
@@ -34,22 +67,6 @@ public protocol CatalogueStore: Sendable {
     func catalogueIsEmpty() async throws -> Bool
 }
 
-/// Flow 6's input once the request is validated: who holds which seats with which queue entry.
-public struct HoldRequest: Sendable, Equatable {
-    public var userID: Int64
-    public var selection: SeatSelection
-    /// The active queue entry the hold spends.
-    public var queueSeq: Int64
-    public var holdDuration: Duration
-
-    public init(userID: Int64, selection: SeatSelection, queueSeq: Int64, holdDuration: Duration) {
-        self.userID = userID
-        self.selection = selection
-        self.queueSeq = queueSeq
-        self.holdDuration = holdDuration
-    }
-}
-
 /// A seat another user's live reservation has: whose, and the hold's deadline unless paid.
 public struct TakenSeat: Sendable, Equatable {
     public var seatNo: Int
@@ -58,8 +75,12 @@ public struct TakenSeat: Sendable, Equatable {
 }
 
 public protocol ReservationStore: Sendable {
-    /// Throws `scheduleNotFound`, `saleNotOpen`, `seatOutOfRange`, `queueTokenExpired`, `seatUnavailable`.
-    func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation>
+    /// The schedule's sale window and seats, which never change once it exists.
+    func saleLayout(of scheduleID: Int64) async throws -> SaleLayout?
+    /// Writes a hold that passed the rules of its schedule's sale layout, if its queue entry is
+    /// still active and its seats free (a hold past its deadline frees its seats here).
+    /// Refuses with `StoreRefusal.queueEntryEnded` or `.seatTaken`.
+    func hold(_ hold: NewHold, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation>
     /// A seat of `selection` that another user's live reservation (paid, or held and not past
     /// its deadline) has now; a read without locks, so it never waits for the writers.
     func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat?
@@ -69,6 +90,8 @@ public protocol ReservationStore: Sendable {
     func reservation(id: Int64, userID: Int64) async throws -> Reservation?
     /// Expires up to `limit` holds past their deadline and frees their seats; returns how many.
     func releaseLapsedHolds(now: Date, limit: Int) async throws -> Int
+    /// What was recorded for `key`, if anything.
+    func recordedResult(of key: IdempotencyKey) async throws -> IdempotencyKey.Record?
     /// Forgets idempotency keys recorded before `cutoff`.
     func forgetIdempotencyKeys(before cutoff: Date) async throws
 }
@@ -135,27 +158,6 @@ public protocol QueueStore: Sendable {
     func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges
 }
 
-/// An `Idempotency-Key` header with a fingerprint of the request it came with; a key is
-/// scoped to its user. Only successful results are recorded: a request that failed changed
-/// nothing and may be retried with the same key.
-public struct IdempotencyKey: Sendable, Equatable {
-    public var userID: Int64
-    public var key: String
-    public var fingerprint: String
-
-    public init(userID: Int64, key: String, fingerprint: String) {
-        self.userID = userID
-        self.key = key
-        self.fingerprint = fingerprint
-    }
-}
-
-/// A result, and whether it is the recorded result of an earlier request with the same key.
-public struct Idempotent<Value: Sendable>: Sendable {
-    public var value: Value
-    public var replayed: Bool
-}
-
 /// Schedules grouped by performance, performances in order of their first schedule (how
 /// every backend builds a listing from one ordered schedule query).
 func groupedByPerformance(_ schedules: [Schedule]) -> [(Int64, [Schedule])] {
@@ -168,9 +170,11 @@ func groupedByPerformance(_ schedules: [Schedule]) -> [(Int64, [Schedule])] {
     return order.map { ($0, byPerformance[$0] ?? []) }
 }
 
-/// Seat numbers as `reservations.seat_numbers` stores them: "1,2".
-func storedSeatList(_ seatNumbers: some Sequence<some BinaryInteger>) -> String {
-    seatNumbers.map { String($0) }.joined(separator: ",")
+/// A hold on its way to the database in a batch (each backend's `writeHolds`).
+struct PendingHold: Sendable {
+    var hold: NewHold
+    var now: Date
+    var idempotency: IdempotencyKey? = nil
 }
 
 extension NewHold {

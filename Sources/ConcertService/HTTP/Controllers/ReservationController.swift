@@ -1,13 +1,15 @@
 import Foundation
 import Hummingbird
 
-/// Flows 6, 8, 9 and 11: holds, payment, cancellation and the user's reservations.
+/// Holds, payment, cancellation and the user's reservations.
 struct ReservationController {
-    let auth: Authenticator
+    let authentication: Authentication
+    let clock: any WallClock
     let reservations: ReservationService
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.group("v1/reservations")
+            .add(middleware: authentication)
             .post(use: hold)
             .get(use: list)
             .get(":id", use: reservation)
@@ -25,10 +27,10 @@ struct ReservationController {
     }
 
     @Sendable func hold(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
-        let identity = try await auth.user(request)
+        let identity = try context.caller
         let body = try await ReceivedBody.read(request, context: context)
         let input = try body.decode(HoldBody.self)
-        let now = Date()
+        let now = clock.now
         let result = try await reservations.hold(
             identity, queueToken: request.queueToken, scheduleID: input.scheduleID, seatNumbers: input.seatNumbers,
             idempotency: try request.idempotencyKey(for: identity, body: body), now: now)
@@ -36,21 +38,20 @@ struct ReservationController {
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ReservationListResponse {
-        let identity = try await auth.user(request)
-        let now = Date()
+        let identity = try context.caller
+        let now = clock.now
         return ReservationListResponse(reservations: try await reservations.reservations(of: identity).map { ReservationResponse($0, now: now) })
     }
 
     @Sendable func reservation(_ request: Request, context: AppRequestContext) async throws -> ReservationResponse {
         let id = try context.id()
-        let identity = try await auth.user(request)
-        return ReservationResponse(try await reservations.reservation(id, of: identity), now: Date())
+        return ReservationResponse(try await reservations.reservation(id, of: try context.caller), now: clock.now)
     }
 
     @Sendable func pay(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
         let id = try context.id()
-        let identity = try await auth.user(request)
-        let now = Date()
+        let identity = try context.caller
+        let now = clock.now
         let result = try await reservations.pay(
             identity, reservationID: id, idempotency: try request.idempotencyKey(for: identity, body: nil), now: now)
         return result.map { ReservationResponse($0, now: now) }.response(status: .ok)
@@ -58,8 +59,8 @@ struct ReservationController {
 
     @Sendable func cancel(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
         let id = try context.id()
-        let identity = try await auth.user(request)
-        let now = Date()
+        let identity = try context.caller
+        let now = clock.now
         let result = try await reservations.cancel(
             identity, reservationID: id, idempotency: try request.idempotencyKey(for: identity, body: nil), now: now)
         return result.map { ReservationResponse($0, now: now) }.response(status: .ok)

@@ -7,9 +7,8 @@ import PostgresNIO
 /// with the seat (see migration v3), so the plan PostgreSQL keeps for all values cannot turn
 /// into a scan of the schedule.
 enum HoldStatements {
-    /// What the rules need, in one round trip: the schedule, whether the queue entry was spent
-    /// (it is deleted here), the holds past their deadline on these seats (locked), and the
-    /// wanted seats with their prices. The row is read by `PostgresStorage.holdContext(from:)`.
+    /// What the transaction needs before it claims, in one round trip: whether the queue entry
+    /// was spent (it is deleted here) and the holds past their deadline on these seats (locked).
     struct Context: PostgresPreparedStatement {
         static let sql = """
             WITH spent AS (
@@ -19,17 +18,10 @@ enum HoldStatements {
                 WHERE c.seat_no = ANY($5) AND c.schedule_id = $4 AND c.live = 1
                   AND r.state = 'pending' AND r.hold_expires_at <= $3
                 ORDER BY r.id FOR UPDATE OF r
-            ), wanted AS (
-                SELECT seat_no, grade, price FROM seats WHERE schedule_id = $4 AND seat_no = ANY($5)
             )
-            SELECT s.id, s.performance_id, s.starts_at, s.sale_opens_at, s.sale_closes_at, s.total_seats,
-                   v.remaining_seats, (SELECT COUNT(*) FROM spent), ARRAY(SELECT id FROM lapsed),
-                   ARRAY(SELECT seat_no FROM wanted ORDER BY seat_no), ARRAY(SELECT grade FROM wanted ORDER BY seat_no),
-                   ARRAY(SELECT price FROM wanted ORDER BY seat_no)
-            FROM schedules s JOIN schedule_remaining_seats v ON v.schedule_id = s.id
-            WHERE s.id = $4
+            SELECT (SELECT COUNT(*) FROM spent), ARRAY(SELECT id FROM lapsed)
             """
-        typealias Row = PostgresRow
+        typealias Row = (spent: Int64, lapsed: [Int64])
 
         var queueSeq: Int64
         var userID: Int64
@@ -47,7 +39,10 @@ enum HoldStatements {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            let (spent, lapsed) = try row.decode((Int64, [Int64]).self)
+            return (spent, lapsed)
+        }
     }
 
     /// The claim. Seats are inserted in seat order, so two holds that want the same seats wait
@@ -89,7 +84,7 @@ enum HoldStatements {
             var bindings = PostgresBindings(capacity: 9)
             bindings.append(userID)
             bindings.append(scheduleID)
-            bindings.append(storedSeatList(seatNumbers))
+            bindings.append(StoredValues.seatList(seatNumbers))
             bindings.append(Int64(seatNumbers.count))
             bindings.append(totalPrice)
             bindings.append(holdExpiresAt)
@@ -105,22 +100,13 @@ enum HoldStatements {
         }
     }
 
-    /// A hold whose rules already passed against its schedule's `SaleLayout`, to be written by
-    /// `QuickHolds`.
-    struct QuickHold: Sendable {
-        /// The queue entry it spends.
-        var queueSeq: Int64
-        var hold: NewHold
-        var now: Date
-    }
-
     /// Whole holds, a batch in one statement outside a transaction: each spends its queue
     /// entry, inserts its reservation and claims, and counts its seats. A hold that would need
     /// a decision (a seat with a live claim, even a lapsed one; an entry spent or run out)
     /// writes nothing and comes back without a row, for the transaction to decide. A seat
     /// claimed by a concurrent statement fails the claims' unique index, which undoes the whole
     /// batch. Answers (user id, reservation id) per hold written; one hold per user.
-    struct QuickHolds: PostgresPreparedStatement {
+    struct HoldBatch: PostgresPreparedStatement {
         static let sql = """
             WITH hold AS (
                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[],
@@ -158,16 +144,16 @@ enum HoldStatements {
             """
         typealias Row = (userID: Int64, reservationID: Int64)
 
-        var holds: [QuickHold]
+        var holds: [PendingHold]
 
         func makeBindings() -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 10)
             let seats = holds.map { $0.hold.selection.seatNumbers }
-            bindings.append(holds.map(\.queueSeq))
+            bindings.append(holds.map(\.hold.queueSeq))
             bindings.append(holds.map(\.hold.userID))
             bindings.append(holds.map(\.now.millis))
             bindings.append(holds.map(\.hold.selection.scheduleID))
-            bindings.append(seats.map(storedSeatList))
+            bindings.append(seats.map { StoredValues.seatList($0) })
             bindings.append(seats.map { Int64($0.count) })
             bindings.append(holds.map(\.hold.totalPrice))
             bindings.append(holds.map(\.hold.holdExpiresAt.millis))

@@ -15,7 +15,7 @@ extension PostgresStorage {
     public func createSchedule(_ schedule: NewSchedule, performanceID: Int64, now: Date) async throws -> Schedule {
         try await transaction { connection in
             guard try await Self.performance(connection, id: performanceID, logger: logger) != nil else {
-                throw ServiceError(.performanceNotFound, "Performance \(performanceID) not found.")
+                throw StoreRefusal.performanceNotFound(performanceID)
             }
             let seats = schedule.seats
             let scheduleID = try await connection.rows(
@@ -87,7 +87,7 @@ extension PostgresStorage {
                 return (
                     seat: Seat(seatNo: Int(seatNo), grade: grade, price: price),
                     status: SeatStatus(
-                        claim: state.flatMap(Reservation.State.init(rawValue:)), holdExpiresAt: deadline.map(Date.init(millis:)),
+                        claim: try state.map(StoredValues.reservationState), holdExpiresAt: deadline.map(Date.init(millis:)),
                         at: now)
                 )
             }
@@ -112,6 +112,20 @@ extension PostgresStorage {
                 sales.append(ScheduleSales(schedule: schedule, soldSeats: Int(sold), heldSeats: Int(held), revenue: revenue))
             }
             return sales
+        }
+    }
+
+    public func saleLayout(of scheduleID: Int64) async throws -> SaleLayout? {
+        try await reading { connection in
+            guard let schedule = try await Self.schedules(connection, now: Date(millis: 0), logger: logger, where: "s.id = $2", scheduleID).first
+            else { return nil }
+            let seats = try await connection.rows(
+                "SELECT seat_no, grade, price FROM seats WHERE schedule_id = \(scheduleID) ORDER BY seat_no", logger: logger
+            ).map { row in
+                let (seatNo, grade, price) = try row.decode((Int64, String, Int64).self)
+                return Seat(seatNo: Int(seatNo), grade: grade, price: price)
+            }
+            return SaleLayout(schedule: schedule, seats: seats)
         }
     }
 

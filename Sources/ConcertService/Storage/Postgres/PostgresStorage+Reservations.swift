@@ -2,95 +2,55 @@ import Foundation
 import PostgresNIO
 
 extension PostgresStorage {
-    public func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
-        if idempotency == nil, let reservation = try await quickHold(request, now: now) {
-            return Idempotent(value: reservation, replayed: false)
+    /// A hold without an idempotency key goes in a batch (`writeHolds`), one statement
+    /// for the holds that arrive meanwhile, instead of a transaction of three round trips each.
+    /// A hold the batch could not decide (a seat with a claim, perhaps a lapsed one; the entry
+    /// gone), and one with a key, whose result the transaction records, take the transaction.
+    public func hold(_ hold: NewHold, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+        if idempotency == nil, let reservationID = try await holdWrites.submit(PendingHold(hold: hold, now: now)) {
+            return Idempotent(value: hold.storedReservation(id: reservationID, createdAt: now), replayed: false)
         }
         return try await transaction { connection in
             try await Self.idempotent(idempotency, connection, now: now, logger: logger) {
-                let selection = request.selection
+                let selection = hold.selection
                 let seatNumbers = selection.seatNumbers.map(Int64.init)
                 let context = HoldStatements.Context(
-                    queueSeq: request.queueSeq, userID: request.userID, now: now.millis, scheduleID: selection.scheduleID,
+                    queueSeq: hold.queueSeq, userID: hold.userID, now: now.millis, scheduleID: selection.scheduleID,
                     seatNumbers: seatNumbers)
-                guard let row = try await connection.execute(context, logger: logger).collected().first else {
-                    throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
+                guard let (spent, lapsed) = try await connection.execute(context, logger: logger).collected().first, spent == 1 else {
+                    throw StoreRefusal.queueEntryEnded
                 }
-                let (schedule, spent, lapsed, seats) = try Self.holdContext(from: row)
-                try schedule.checkHold(of: selection, at: now)
-                guard spent == 1 else {
-                    throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
-                }
-                let hold = try NewHold(
-                    userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
-                // Holds past their deadline on these seats end first, so their seats count as free (flow 7).
+                // Holds past their deadline on these seats end first, so their seats count as free.
                 let freed = try await Self.end(connection, reservations: lapsed, as: .expired, now: now, logger: logger)
-
                 let claim = HoldStatements.Claim(
-                    userID: hold.userID, scheduleID: schedule.id, seatNumbers: seatNumbers, totalPrice: hold.totalPrice,
-                    holdExpiresAt: hold.holdExpiresAt.millis, now: now.millis, freed: Int64(freed[schedule.id, default: 0]))
+                    userID: hold.userID, scheduleID: selection.scheduleID, seatNumbers: seatNumbers, totalPrice: hold.totalPrice,
+                    holdExpiresAt: hold.holdExpiresAt.millis, now: now.millis, freed: Int64(freed[selection.scheduleID, default: 0]))
                 let claimed = try await connection.execute(claim, logger: logger).collected()
                 guard claimed.count == seatNumbers.count, let reservationID = claimed.first?.reservationID else {
-                    let taken = seatNumbers.first { seat in !claimed.contains { $0.seatNo == seat } } ?? seatNumbers[0]
-                    throw ServiceError(.seatUnavailable, "Seat \(taken) of schedule \(schedule.id) is already held or sold.")
+                    let taken = seatNumbers.first { seat in !claimed.contains { $0.seatNo == seat } }
+                    throw StoreRefusal.seatTaken(scheduleID: selection.scheduleID, seatNo: taken.map(Int.init))
                 }
                 return hold.storedReservation(id: reservationID, createdAt: now)
             }
         }
     }
 
-    /// The common hold, free seats and an active queue entry: its rules checked against the
-    /// schedule's sale layout in memory, then written with the holds that arrive meanwhile in
-    /// one statement (`writeQuickHolds`), instead of a transaction of four round trips each.
-    /// Nil when it could not tell: the rules refuse the hold, a seat has a claim (perhaps a
-    /// lapsed one), or the entry is gone; the transaction then decides, and names the reason.
-    /// Holds with an idempotency key always take the transaction, which records their result.
-    private func quickHold(_ request: HoldRequest, now: Date) async throws -> Reservation? {
-        let selection = request.selection
-        guard
-            let layout = try await layouts.layout(of: selection.scheduleID, load: { [self] in
-                try await saleLayout(of: selection.scheduleID)
-            }),
-            (try? layout.schedule.checkHold(of: selection, at: now)) != nil,
-            let hold = try? NewHold(
-                userID: request.userID, selection: selection, seats: layout.seats(selection.seatNumbers), now: now,
-                holdDuration: request.holdDuration)
-        else { return nil }
-        let reservationID = try await holdWrites.submit(HoldStatements.QuickHold(queueSeq: request.queueSeq, hold: hold, now: now))
-        return reservationID.map { hold.storedReservation(id: $0, createdAt: now) }
-    }
-
-    /// Writes a batch of quick holds (`HoldStatements.QuickHolds`); answers each hold's
-    /// reservation id, or nil for the transaction to decide. A user's second hold in a batch,
-    /// and every hold of a batch that lost a seat to a concurrent one, go to the transaction.
-    static func writeQuickHolds(_ batch: [HoldStatements.QuickHold], client: PostgresClient, logger: Logger) async throws -> [Int64?] {
+    /// Writes a batch of holds (`HoldStatements.HoldBatch`); answers each hold's reservation
+    /// id, or nil for the transaction to decide. A user's second hold in a batch, and every
+    /// hold of a batch that lost a seat to a concurrent one, go to the transaction.
+    static func writeHolds(_ batch: [PendingHold], client: PostgresClient, logger: Logger) async throws -> [Int64?] {
         var users = Set<Int64>()
         let firstOfItsUser = batch.map { users.insert($0.hold.userID).inserted }
         let holds = zip(batch, firstOfItsUser).filter(\.1).map(\.0)
         let written: [Int64: Int64]? = try await translatingErrors {
             do {
-                return try await client.execute(HoldStatements.QuickHolds(holds: holds), logger: logger).collected()
+                return try await client.execute(HoldStatements.HoldBatch(holds: holds), logger: logger).collected()
                     .reduce(into: [:]) { written, row in written[row.userID] = row.reservationID }
             } catch let error as PSQLError where ["23505", "23503", "40P01"].contains(error.serverInfo?[.sqlState]) {
                 return nil  // unique_violation, foreign_key_violation, deadlock_detected
             }
         }
-        return zip(batch, firstOfItsUser).map { quick, first in first ? written?[quick.hold.userID] : nil }
-    }
-
-    /// A schedule's sale layout: the schedule as the catalogue reads it, and its seats in order.
-    private func saleLayout(of scheduleID: Int64) async throws -> SaleLayout? {
-        try await reading { connection in
-            guard let schedule = try await Self.schedules(connection, now: Date(), logger: logger, where: "s.id = $2", scheduleID).first
-            else { return nil }
-            let seats = try await connection.rows(
-                "SELECT seat_no, grade, price FROM seats WHERE schedule_id = \(scheduleID) ORDER BY seat_no", logger: logger
-            ).map { row in
-                let (seatNo, grade, price) = try row.decode((Int64, String, Int64).self)
-                return Seat(seatNo: Int(seatNo), grade: grade, price: price)
-            }
-            return SaleLayout(schedule: schedule, seats: seats)
-        }
+        return zip(batch, firstOfItsUser).map { pending, first in first ? written?[pending.hold.userID] : nil }
     }
 
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
@@ -172,22 +132,6 @@ extension PostgresStorage {
 
     // MARK: Steps of the transactions above
 
-    /// The schedule, whether the queue entry was spent, the lapsed holds locked, and the wanted
-    /// seats, from `HoldStatements.Context`.
-    private static func holdContext(from row: PostgresRow) throws -> (Schedule, spent: Int64, lapsed: [Int64], seats: [Seat]) {
-        let cells = row.makeRandomAccess()
-        let schedule = Schedule(
-            id: try cells[0].decode(Int64.self), performanceID: try cells[1].decode(Int64.self),
-            startsAt: Date(millis: try cells[2].decode(Int64.self)), saleOpensAt: Date(millis: try cells[3].decode(Int64.self)),
-            saleClosesAt: Date(millis: try cells[4].decode(Int64.self)), totalSeats: Int(try cells[5].decode(Int64.self)),
-            remainingSeats: Int(try cells[6].decode(Int64.self)))
-        let seatNumbers = try cells[9].decode([Int64].self)
-        let grades = try cells[10].decode([String].self)
-        let prices = try cells[11].decode([Int64].self)
-        let seats = seatNumbers.indices.map { Seat(seatNo: Int(seatNumbers[$0]), grade: grades[$0], price: prices[$0]) }
-        return (schedule, try cells[7].decode(Int64.self), try cells[8].decode([Int64].self), seats)
-    }
-
     /// Ends live reservations the caller has locked, and frees their seat claims. Returns how
     /// many seats each schedule got back; the caller adds them to the schedules last.
     private static func end(
@@ -226,7 +170,7 @@ extension PostgresStorage {
                 "\(unescaped: reservationColumns) WHERE id = \(id) AND user_id = \(userID) FOR UPDATE", logger: logger
             ).first
         else {
-            throw ServiceError(.reservationNotFound, "Reservation \(id) not found.")
+            throw StoreRefusal.reservationNotFound(id)
         }
         return try reservation(from: row)
     }
@@ -237,9 +181,8 @@ extension PostgresStorage {
     private static func reservation(from row: PostgresRow) throws -> Reservation {
         let (id, userID, scheduleID, state, seats, totalPrice, expiresAt, createdAt) = try row.decode(
             (Int64, Int64, Int64, String, String, Int64, Int64, Int64).self)
-        return Reservation(
-            id: id, userID: userID, scheduleID: scheduleID, seatNumbers: seats.split(separator: ",").compactMap { Int($0) },
-            state: Reservation.State(rawValue: state) ?? .expired, totalPrice: totalPrice,
-            holdExpiresAt: Date(millis: expiresAt), createdAt: Date(millis: createdAt))
+        return try StoredValues.reservation(
+            id: id, userID: userID, scheduleID: scheduleID, state: state, seatNumbers: seats, totalPrice: totalPrice,
+            holdExpiresAt: expiresAt, createdAt: createdAt)
     }
 }

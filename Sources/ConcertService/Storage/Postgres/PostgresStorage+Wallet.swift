@@ -27,9 +27,8 @@ extension PostgresStorage {
         let entries = try rows.prefix(limit).map { row in
             let (id, kind, amount, balanceAfter, reservationID, createdAt) = try row.decode(
                 (Int64, String, Int64, Int64, Int64?, Int64).self)
-            return LedgerEntry(
-                id: id, kind: LedgerEntry.Kind(rawValue: kind) ?? .charge, amount: amount, balanceAfter: balanceAfter,
-                reservationID: reservationID, createdAt: Date(millis: createdAt))
+            return try StoredValues.ledgerEntry(
+                id: id, kind: kind, amount: amount, balanceAfter: balanceAfter, reservationID: reservationID, createdAt: createdAt)
         }
         return LedgerPage(entries: entries, nextCursor: rows.count > limit ? entries.last?.id : nil)
     }

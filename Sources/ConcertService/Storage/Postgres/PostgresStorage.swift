@@ -11,7 +11,7 @@ import Synchronization
 /// single statements or `FOR UPDATE`, always in the same order: reservations (by id), then
 /// seat claims (by seat), then seat-count rows (by schedule id), then wallets. Every connection
 /// has a `lock_timeout`, so a long wait becomes a retryable `CONTENDED` error instead of a stall.
-public final class PostgresStorage: Storage {
+public final class PostgresStorage: StorageBackend {
     /// Serves requests.
     var client: PostgresClient { pools.current.requests }
     /// Serves the background tasks (admitter, queue sync, sweeper) with connections of their
@@ -20,16 +20,15 @@ public final class PostgresStorage: Storage {
     private let pools: PoolsInUse
     /// Writes queue joins in batches (see `joinQueue`).
     let joins: WriteBatcher<QueueJoin, Int64>
-    /// What holds check before the database, and the batches that write them (see `quickHold`).
-    let layouts = SaleLayouts()
-    let holdWrites: WriteBatcher<HoldStatements.QuickHold, Int64?>
+    /// Writes holds without an idempotency key in batches (see `hold`).
+    let holdWrites: WriteBatcher<PendingHold, Int64?>
     let logger: Logger
     /// How the availability probe connects (see `probe`).
     private let probeConfiguration: PostgresConnection.Configuration
 
-    /// Connects to `url`, and brings the schema up to date. Opens up to `poolSize` connections
-    /// for requests and 2 for background tasks.
-    public init(url: String, poolSize: Int, lockTimeout: Duration, logger: Logger) async throws {
+    /// Up to `poolSize` connections to `url` for requests and 2 for background tasks, once `run`
+    /// has started.
+    public init(url: String, poolSize: Int, lockTimeout: Duration, logger: Logger) throws {
         var configuration = try PostgresURL.parse(url)
         probeConfiguration = try PostgresURL.connection(url)
         configuration.options.additionalStartupParameters.append(("lock_timeout", "\(Int(lockTimeout.seconds * 1000))"))
@@ -50,14 +49,25 @@ public final class PostgresStorage: Storage {
         // A quarter of the pool writes hold batches: enough statements in flight to keep the
         // database busy, and the rest of the pool for everything else.
         holdWrites = WriteBatcher(maxBatch: 100, maxWriters: max(1, poolSize / 4)) { batch in
-            try await Self.writeQuickHolds(batch, client: pools.current.requests, logger: logger)
+            try await Self.writeHolds(batch, client: pools.current.requests, logger: logger)
         }
-        do {
-            try await transaction { connection in try await PostgresMigrations.migrate(connection, logger: logger) }
-        } catch {
-            await close()
-            throw error
+    }
+
+    /// Runs the pools until the batchers have written their last batch at graceful shutdown.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.pools.run() }
+            await withDiscardingTaskGroup { batchers in
+                batchers.addTask { await self.joins.run() }
+                batchers.addTask { await self.holdWrites.run() }
+            }
+            group.cancelAll()
         }
+    }
+
+    public func migrate() async throws {
+        try await pools.current.running.wait()
+        try await transaction { connection in try await PostgresMigrations.migrate(connection, logger: logger) }
     }
 
     /// On the background pool: a request pool that is busy is not a database that is down.
@@ -87,48 +97,70 @@ public final class PostgresStorage: Storage {
         try await rows(PostgresQuery(unsafeSQL: check.countingSQL))[0].decode(Int.self)
     }
 
-    public func close() async {
-        await pools.shutDown()
-    }
-
-    /// The pools requests use now, and those being shut down after being replaced.
+    /// The pools requests use now. Replaced pools keep running for a while, for the calls
+    /// already waiting on them.
     private final class PoolsInUse: Sendable {
-        private let state: Mutex<(current: Pools, retiring: [Pools])>
+        private enum Change {
+            case start(Pools)
+            case retire(Pools)
+        }
+
+        private let state: Mutex<Pools>
+        private let changes: AsyncStream<Change>
+        private let change: AsyncStream<Change>.Continuation
 
         init(_ pools: Pools) {
-            state = Mutex((pools, []))
+            state = Mutex(pools)
+            (changes, change) = AsyncStream.makeStream()
+            change.yield(.start(pools))
         }
 
-        var current: Pools { state.withLock(\.current) }
+        var current: Pools { state.withLock { $0 } }
 
-        /// Calls already waiting on the old pools keep them until every one has been answered
-        /// (no request waits for the database longer than `DATABASE_TIMEOUT_MS`, at most a
-        /// minute); then they are shut down.
+        /// Runs every pool started, until cancelled.
+        func run() async {
+            await withDiscardingTaskGroup { group in
+                for await change in changes {
+                    switch change {
+                    case .start(let pools):
+                        group.addTask { await pools.run() }
+                    case .retire(let pools):
+                        // No request waits for the database longer than `DATABASE_TIMEOUT_MS`,
+                        // at most a minute: then nothing uses the old pools any more.
+                        group.addTask {
+                            try? await Task.sleep(for: .seconds(60))
+                            pools.retire()
+                        }
+                    }
+                }
+                group.cancelAll()
+            }
+        }
+
+        /// New pools take over once they run: a pool asked for a connection before its `run`
+        /// has started may leave the caller waiting for the connect timeout.
         func replace() async {
-            let retired = state.withLock { state in
-                let retired = state.current
-                state = (Pools(reusing: retired), state.retiring + [retired])
-                return retired
+            let new = Pools(reusing: current)
+            change.yield(.start(new))
+            guard (try? await new.running.wait()) != nil else { return }
+            let old = state.withLock { current in
+                defer { current = new }
+                return current
             }
-            Task {
-                try? await Task.sleep(for: .seconds(60))
-                await retired.shutDown()
-                self.state.withLock { $0.retiring.removeAll { $0 === retired } }
-            }
-        }
-
-        func shutDown() async {
-            for pools in state.withLock({ [$0.current] + $0.retiring }) { await pools.shutDown() }
+            change.yield(.retire(old))
         }
     }
 
-    /// The request pool and the background pool, each running until shut down.
+    /// The request pool and the background pool, running from `run` until retired.
     private final class Pools: Sendable {
         let requests: PostgresClient
         let background: PostgresClient
         private let configurations: (requests: PostgresClient.Configuration, background: PostgresClient.Configuration)
         private let logger: Logger
-        private let running: Task<Void, Never>
+        /// Opens once `run` has started the pools.
+        let running = StartupGate()
+        private let retirement: AsyncStream<Void>
+        private let retirementSignal: AsyncStream<Void>.Continuation
 
         init(requests: PostgresClient.Configuration, background: PostgresClient.Configuration, logger: Logger) {
             // The pools log every failed attempt to connect at info; while the database is away
@@ -142,21 +174,28 @@ public final class PostgresStorage: Storage {
             self.background = backgroundPool
             configurations = (requests, background)
             self.logger = logger
-            running = Task {
-                await withDiscardingTaskGroup { group in
-                    group.addTask { await requestPool.run() }
-                    group.addTask { await backgroundPool.run() }
-                }
-            }
+            (retirement, retirementSignal) = AsyncStream.makeStream()
         }
 
         convenience init(reusing pools: Pools) {
             self.init(requests: pools.configurations.requests, background: pools.configurations.background, logger: pools.logger)
         }
 
-        func shutDown() async {
-            running.cancel()
-            await running.value
+        /// Runs both pools until retired or cancelled.
+        func run() async {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.requests.run() }
+                group.addTask {
+                    self.running.open()
+                    await self.background.run()
+                }
+                for await _ in retirement {}
+                group.cancelAll()
+            }
+        }
+
+        func retire() {
+            retirementSignal.finish()
         }
     }
 
@@ -224,9 +263,24 @@ public final class PostgresStorage: Storage {
         }
     }
 
-    /// Runs `body` once per idempotency key: a repeated key returns the recorded result. A
-    /// transaction-scoped advisory lock makes a concurrent request with the same key wait for
-    /// the first one and then read its record.
+    public func recordedResult(of key: IdempotencyKey) async throws -> IdempotencyKey.Record? {
+        try await reading { connection in try await Self.recordedResult(of: key, connection, logger: logger) }
+    }
+
+    private static func recordedResult(of key: IdempotencyKey, _ connection: PostgresConnection, logger: Logger) async throws
+        -> IdempotencyKey.Record?
+    {
+        try await connection.rows(
+            "SELECT fingerprint, result FROM idempotency_keys WHERE user_id = \(key.userID) AND key = \(key.key)", logger: logger
+        ).first.map { row in
+            let (fingerprint, result) = try row.decode((String, String).self)
+            return IdempotencyKey.Record(fingerprint: fingerprint, result: Data(result.utf8))
+        }
+    }
+
+    /// Runs `body` once per idempotency key (`IdempotencyKey.replay`), in the caller's
+    /// transaction. A transaction-scoped advisory lock makes a concurrent request with the same
+    /// key wait for the first one and then read its record.
     static func idempotent<V: Codable & Sendable>(
         _ key: IdempotencyKey?, _ connection: PostgresConnection, now: Date, logger: Logger,
         _ body: () async throws -> V
@@ -234,23 +288,13 @@ public final class PostgresStorage: Storage {
         guard let key else { return Idempotent(value: try await body(), replayed: false) }
         let scope = "\(key.userID):\(key.key)"
         try await connection.rows("SELECT pg_advisory_xact_lock(hashtextextended(\(scope), 0))", logger: logger)
-        let recorded = try await connection.rows(
-            "SELECT fingerprint, result FROM idempotency_keys WHERE user_id = \(key.userID) AND key = \(key.key)",
-            logger: logger
-        ).first
-        if let recorded {
-            let (fingerprint, result) = try recorded.decode((String, String).self)
-            guard fingerprint == key.fingerprint else {
-                throw ServiceError(.idempotencyKeyReused, "This Idempotency-Key was used for a different request.")
-            }
-            return Idempotent(value: try JSONDecoder().decode(V.self, from: Data(result.utf8)), replayed: true)
-        }
+        if let replay = try key.replay(try await recordedResult(of: key, connection, logger: logger), as: V.self) { return replay }
         let value = try await body()
-        let result = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        let record = try key.record(of: value)
         try await connection.rows(
             """
             INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at)
-            VALUES (\(key.userID), \(key.key), \(key.fingerprint), \(result), \(now.millis))
+            VALUES (\(key.userID), \(key.key), \(record.fingerprint), \(String(decoding: record.result, as: UTF8.self)), \(now.millis))
             """,
             logger: logger)
         return Idempotent(value: value, replayed: false)

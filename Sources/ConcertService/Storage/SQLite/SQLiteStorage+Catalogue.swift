@@ -15,7 +15,7 @@ extension SQLiteStorage {
     public func createSchedule(_ schedule: NewSchedule, performanceID: Int64, now: Date) async throws -> Schedule {
         try await write { db in
             guard try Self.performance(db, id: performanceID) != nil else {
-                throw ServiceError(.performanceNotFound, "Performance \(performanceID) not found.")
+                throw StoreRefusal.performanceNotFound(performanceID)
             }
             try db.cachedStatement(
                 sql: """
@@ -72,8 +72,8 @@ extension SQLiteStorage {
                         WHERE st.schedule_id = ?
                         ORDER BY st.seat_no
                         """), arguments: [scheduleID])
-            let seats = rows.map { row in
-                let claim = (row["state"] as String?).flatMap(Reservation.State.init(rawValue:))
+            let seats = try rows.map { row in
+                let claim = try (row["state"] as String?).map(StoredValues.reservationState)
                 let deadline = (row["hold_expires_at"] as Int64?).map(Date.init(millis:))
                 return (
                     seat: Seat(seatNo: row["seat_no"], grade: row["grade"], price: row["price"]),
@@ -99,6 +99,16 @@ extension SQLiteStorage {
                             """), arguments: [now.millis, schedule.id])!
                 return ScheduleSales(schedule: schedule, soldSeats: row["sold"], heldSeats: row["held"], revenue: row["revenue"])
             }
+        }
+    }
+
+    public func saleLayout(of scheduleID: Int64) async throws -> SaleLayout? {
+        try await read { db in
+            guard let schedule = try Self.storedSchedule(db, id: scheduleID) else { return nil }
+            let seats = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT seat_no, grade, price FROM seats WHERE schedule_id = ? ORDER BY seat_no"), arguments: [scheduleID]
+            ).map { Seat(seatNo: $0["seat_no"], grade: $0["grade"], price: $0["price"]) }
+            return SaleLayout(schedule: schedule, seats: seats)
         }
     }
 

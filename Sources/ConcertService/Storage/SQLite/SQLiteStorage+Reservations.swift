@@ -2,8 +2,8 @@ import Foundation
 import GRDB
 
 extension SQLiteStorage {
-    public func hold(_ request: HoldRequest, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
-        try await holdWrites.submit(PendingHold(request: request, now: now, idempotency: idempotency)).get()
+    public func hold(_ hold: NewHold, now: Date, idempotency: IdempotencyKey?) async throws -> Idempotent<Reservation> {
+        try await holdWrites.submit(PendingHold(hold: hold, now: now, idempotency: idempotency)).get()
     }
 
     /// Holds that arrive while others are being written share one transaction (SQLite has one
@@ -24,16 +24,9 @@ extension SQLiteStorage {
     ) async throws -> [Result<Idempotent<Reservation>, any Error>] {
         try await translatingErrors {
             try await pool.write { db in
-                var statements = try HoldStatements(db)
-                // Each schedule read once per batch: a hold's rules need its sale window and
-                // seat range, which no hold changes.
-                let schedules = try Dictionary(
-                    uniqueKeysWithValues: Set(batch.map(\.request.selection.scheduleID)).compactMap { id in
-                        try storedSchedule(db, id: id).map { (id, $0) }
-                    })
+                var statements = try CachedHoldStatements(db)
                 var outcomes: [Result<Idempotent<Reservation>, any Error>] = []
                 for pending in batch {
-                    let schedule = schedules[pending.request.selection.scheduleID]
                     do {
                         if everyHoldInSavepoint || pending.idempotency != nil {
                             // The idempotency record is written after the hold: both in one savepoint.
@@ -41,11 +34,11 @@ extension SQLiteStorage {
                                 .success(
                                     try statements.inSavepoint {
                                         try idempotent(pending.idempotency, db, now: pending.now) {
-                                            try hold(pending, of: schedule, statements, inSavepoint: true, in: db)
+                                            try write(pending, statements, inSavepoint: true, in: db)
                                         }
                                     }))
                         } else {
-                            let reservation = try hold(pending, of: schedule, statements, inSavepoint: false, in: db)
+                            let reservation = try write(pending, statements, inSavepoint: false, in: db)
                             outcomes.append(.success(Idempotent(value: reservation, replayed: false)))
                         }
                     } catch let unfinished as UnfinishedHold {
@@ -53,8 +46,8 @@ extension SQLiteStorage {
                     } catch {
                         outcomes.append(.failure(error))
                         // GRDB drops a statement that failed from its cache, and one kept here would
-                        // throw that error again. A refusal by the rules failed no statement.
-                        if error is DatabaseError { statements = try HoldStatements(db) }
+                        // throw that error again. A refusal failed no statement.
+                        if error is DatabaseError { statements = try CachedHoldStatements(db) }
                     }
                 }
                 return outcomes
@@ -67,22 +60,21 @@ extension SQLiteStorage {
     private struct UnfinishedHold: Error {}
 
     /// The statements of a batch of holds, taken from the statement cache once per batch.
-    private struct HoldStatements {
+    private struct CachedHoldStatements {
         let savepoint, releaseSavepoint, rollbackToSavepoint: Statement
-        let spendQueueEntry, wantedSeats, insertReservation, insertClaim, countOffSeats: Statement
+        let spendQueueEntry, claimsOfWantedSeats, insertReservation, insertClaim, countOffSeats: Statement
 
         init(_ db: Database) throws {
             savepoint = try db.cachedStatement(sql: "SAVEPOINT hold")
             releaseSavepoint = try db.cachedStatement(sql: "RELEASE SAVEPOINT hold")
             rollbackToSavepoint = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT hold")
             spendQueueEntry = try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE seq = ? AND user_id = ? AND active_until > ?")
-            // Each wanted seat that exists, with the reservation of its live claim if any. SQLite
-            // has no array binding: the seats go in as a JSON array, so the statement has fixed
-            // text; CROSS JOIN keeps the array the outer loop (the planner would scan the schedule).
-            wantedSeats = try db.cachedStatement(sql: """
-                SELECT s.seat_no, s.grade, s.price, c.reservation_id FROM json_each(?) j
-                CROSS JOIN seats s ON s.schedule_id = ? AND s.seat_no = j.value
-                LEFT JOIN seat_claims c ON c.schedule_id = s.schedule_id AND c.seat_no = s.seat_no AND c.live = 1
+            // The live claims of the wanted seats. SQLite has no array binding: the seats go in
+            // as a JSON array, so the statement has fixed text; CROSS JOIN keeps the array the
+            // outer loop (the planner would scan the schedule).
+            claimsOfWantedSeats = try db.cachedStatement(sql: """
+                SELECT c.seat_no, c.reservation_id FROM json_each(?) j
+                CROSS JOIN seat_claims c ON c.schedule_id = ? AND c.seat_no = j.value AND c.live = 1
                 """)
             insertReservation = try db.cachedStatement(sql: """
                 INSERT INTO reservations (user_id, schedule_id, state, seat_numbers, seat_count, total_price,
@@ -109,51 +101,41 @@ extension SQLiteStorage {
         }
     }
 
-    /// One hold of `schedule` (nil: there is no such schedule), in the caller's transaction.
-    /// A hold whose wanted seats have no claim is checked in full before its first write (which
-    /// spends the queue entry, or finds it spent and changes nothing), so it needs no savepoint,
-    /// and a write that fails anyway throws `UnfinishedHold`. One whose seats have a claim
-    /// (taken, or a lapsed hold to release first) is written in a savepoint, its queue entry
-    /// first, so a spent token answers before a taken seat.
-    private static func hold(
-        _ pending: PendingHold, of schedule: Schedule?, _ statements: HoldStatements, inSavepoint: Bool, in db: Database
-    ) throws -> Reservation {
-        let request = pending.request, selection = request.selection, now = pending.now
-        guard let schedule else {
-            throw ServiceError(.scheduleNotFound, "Schedule \(selection.scheduleID) not found.")
-        }
-        try schedule.checkHold(of: selection, at: now)
-        let seatList = storedSeatList(selection.seatNumbers)
-        var seats: [Seat] = []
+    /// One hold, in the caller's transaction. A hold whose wanted seats have no claim needs no
+    /// check before its first write (which spends the queue entry, or finds it spent and
+    /// changes nothing), so it needs no savepoint, and a write that fails anyway throws
+    /// `UnfinishedHold`. One whose seats have a claim (taken, or a lapsed hold to release
+    /// first) is written in a savepoint, its queue entry first, so a spent token answers
+    /// before a taken seat.
+    private static func write(_ pending: PendingHold, _ statements: CachedHoldStatements, inSavepoint: Bool, in db: Database) throws -> Reservation {
+        let hold = pending.hold, selection = hold.selection, scheduleID = selection.scheduleID, now = pending.now
+        let seatList = StoredValues.seatList(selection.seatNumbers)
         var claims: [SeatClaim] = []
-        try statements.wantedSeats.forEachRow(db, .text("[\(seatList)]"), .integer(schedule.id)) { row in
-            let seat = Seat(seatNo: Int(row.integer(at: 0)), grade: row.text(at: 1), price: row.integer(at: 2))
-            seats.append(seat)
-            if !row.isNull(at: 3) { claims.append(SeatClaim(seatNo: seat.seatNo, reservationID: row.integer(at: 3))) }
+        try statements.claimsOfWantedSeats.forEachRow(db, .text("[\(seatList)]"), .integer(scheduleID)) { row in
+            claims.append(SeatClaim(seatNo: Int(row.integer(at: 0)), reservationID: row.integer(at: 1)))
         }
-        let hold = try NewHold(userID: request.userID, selection: selection, seats: seats, now: now, holdDuration: request.holdDuration)
 
         func spendQueueEntry() throws {
-            try statements.spendQueueEntry.run(db, .integer(request.queueSeq), .integer(request.userID), .integer(now.millis))
+            try statements.spendQueueEntry.run(db, .integer(hold.queueSeq), .integer(hold.userID), .integer(now.millis))
             guard db.changesCount == 1 else {
-                throw ServiceError(.queueTokenExpired, "The queue token is no longer active; join the queue again.")
+                throw StoreRefusal.queueEntryEnded
             }
         }
         func insert(inSavepoint: Bool) throws -> Reservation {
             do {
                 try statements.insertReservation.run(
-                    db, .integer(hold.userID), .integer(schedule.id), .text(seatList), .integer(Int64(selection.seatNumbers.count)),
+                    db, .integer(hold.userID), .integer(scheduleID), .text(seatList), .integer(Int64(selection.seatNumbers.count)),
                     .integer(hold.totalPrice), .integer(hold.holdExpiresAt.millis), .integer(now.millis), .integer(now.millis))
                 let reservationID = db.lastInsertedRowID
                 for seatNo in selection.seatNumbers {
-                    try statements.insertClaim.run(db, .integer(reservationID), .integer(schedule.id), .integer(Int64(seatNo)))
+                    try statements.insertClaim.run(db, .integer(reservationID), .integer(scheduleID), .integer(Int64(seatNo)))
                 }
-                try statements.countOffSeats.run(db, .integer(Int64(selection.seatNumbers.count)), .integer(schedule.id))
+                try statements.countOffSeats.run(db, .integer(Int64(selection.seatNumbers.count)), .integer(scheduleID))
                 return hold.storedReservation(id: reservationID, createdAt: now)
             } catch where !inSavepoint {
                 throw UnfinishedHold()
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-                throw ServiceError(.seatUnavailable, "A selected seat of schedule \(schedule.id) is already held or sold.")
+                throw StoreRefusal.seatTaken(scheduleID: scheduleID, seatNo: nil)
             }
         }
 
@@ -163,14 +145,14 @@ extension SQLiteStorage {
         }
         let claimedHold = {
             try spendQueueEntry()
-            try requireFree(claimed: claims, in: db, scheduleID: schedule.id, now: now)
+            try requireFree(claimed: claims, in: db, scheduleID: scheduleID, now: now)
             return try insert(inSavepoint: true)
         }
         return try inSavepoint ? claimedHold() : statements.inSavepoint(claimedHold)
     }
 
     public func seatTakenByOthers(_ selection: SeatSelection, userID: Int64, now: Date) async throws -> TakenSeat? {
-        let seatArray = "[\(storedSeatList(selection.seatNumbers))]"
+        let seatArray = "[\(StoredValues.seatList(selection.seatNumbers))]"
         return try await read { db in
             try Row.fetchOne(
                 db.cachedStatement(sql: """
@@ -249,6 +231,10 @@ extension SQLiteStorage {
         }
     }
 
+    public func recordedResult(of key: IdempotencyKey) async throws -> IdempotencyKey.Record? {
+        try await read { db in try Self.recordedResult(of: key, db) }
+    }
+
     public func forgetIdempotencyKeys(before cutoff: Date) async throws {
         try await write { db in
             try db.cachedStatement(sql: "DELETE FROM idempotency_keys WHERE created_at < ?").execute(arguments: [cutoff.millis])
@@ -264,7 +250,7 @@ extension SQLiteStorage {
     }
 
     /// Each claimed wanted seat must belong to a hold past its deadline, which no longer counts
-    /// (flow 7): it is expired here, before the sweeper gets to it, and its seats are free again.
+    /// (a lapsed hold): it is expired here, before the sweeper gets to it, and its seats are free again.
     private static func requireFree(claimed claims: [SeatClaim], in db: Database, scheduleID: Int64, now: Date) throws {
         var lapsed: [Int64: Reservation] = [:]
         for claim in claims.sorted(by: { $0.seatNo < $1.seatNo }) where lapsed[claim.reservationID] == nil {
@@ -272,7 +258,7 @@ extension SQLiteStorage {
                 db.cachedStatement(sql: "SELECT * FROM reservations WHERE id = ?"), arguments: [claim.reservationID]
             ).map(reservation(from:))
             guard let claimant, claimant.isLapsed(at: now) else {
-                throw ServiceError(.seatUnavailable, "Seat \(claim.seatNo) of schedule \(scheduleID) is already held or sold.")
+                throw StoreRefusal.seatTaken(scheduleID: scheduleID, seatNo: claim.seatNo)
             }
             lapsed[claimant.id] = claimant
         }
@@ -298,7 +284,7 @@ extension SQLiteStorage {
             state.rawValue, now.millis, reservation.id, reservation.state.rawValue,
         ])
         guard db.changesCount == 1 else {
-            throw ServiceError(.reservationNotPending, "Reservation \(reservation.id) changed concurrently; retry.")
+            throw StoreRefusal.reservationChanged(reservation.id)
         }
     }
 
@@ -307,23 +293,15 @@ extension SQLiteStorage {
             let row = try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM reservations WHERE id = ? AND user_id = ?"), arguments: [id, userID])
         else {
-            throw ServiceError(.reservationNotFound, "Reservation \(id) not found.")
+            throw StoreRefusal.reservationNotFound(id)
         }
-        return reservation(from: row)
+        return try reservation(from: row)
     }
 
-    static func reservation(from row: Row) -> Reservation {
-        Reservation(
-            id: row["id"], userID: row["user_id"], scheduleID: row["schedule_id"],
-            seatNumbers: (row["seat_numbers"] as String).split(separator: ",").compactMap { Int($0) },
-            state: Reservation.State(rawValue: row["state"]) ?? .expired, totalPrice: row["total_price"],
-            holdExpiresAt: row.date("hold_expires_at"), createdAt: row.date("created_at"))
+    static func reservation(from row: Row) throws -> Reservation {
+        try StoredValues.reservation(
+            id: row["id"], userID: row["user_id"], scheduleID: row["schedule_id"], state: row["state"], seatNumbers: row["seat_numbers"],
+            totalPrice: row["total_price"], holdExpiresAt: row["hold_expires_at"], createdAt: row["created_at"])
     }
 }
 
-/// A hold on its way to the database (`SQLiteStorage.writeHolds`).
-struct PendingHold: Sendable {
-    var request: HoldRequest
-    var now: Date
-    var idempotency: IdempotencyKey?
-}

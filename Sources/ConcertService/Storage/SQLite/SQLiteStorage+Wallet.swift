@@ -26,10 +26,10 @@ extension SQLiteStorage {
                         SELECT * FROM wallet_entries WHERE user_id = ? AND id < ?
                         ORDER BY id DESC LIMIT ?
                         """), arguments: [userID, cursor ?? Int64.max, limit + 1])
-            let entries = rows.prefix(limit).map { row in
-                LedgerEntry(
-                    id: row["id"], kind: LedgerEntry.Kind(rawValue: row["kind"]) ?? .charge, amount: row["amount"],
-                    balanceAfter: row["balance_after"], reservationID: row["reservation_id"], createdAt: row.date("created_at"))
+            let entries = try rows.prefix(limit).map { row in
+                try StoredValues.ledgerEntry(
+                    id: row["id"], kind: row["kind"], amount: row["amount"], balanceAfter: row["balance_after"],
+                    reservationID: row["reservation_id"], createdAt: row["created_at"])
             }
             return LedgerPage(entries: entries, nextCursor: rows.count > limit ? entries.last?.id : nil)
         }

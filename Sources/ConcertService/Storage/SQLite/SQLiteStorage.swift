@@ -4,20 +4,19 @@ import GRDB
 /// The embedded backend: one SQLite file in WAL mode. GRDB's pool gives concurrent readers
 /// and one writer at a time, so each write transaction below runs alone; the unique index
 /// over live seat claims still backs the seat rule.
-public final class SQLiteStorage: Storage {
+public final class SQLiteStorage: StorageBackend {
     let pool: DatabasePool
     /// Writes holds in batches (see `writeHolds`).
     let holdWrites: WriteBatcher<PendingHold, Result<Idempotent<Reservation>, any Error>>
     /// Writes queue joins in batches (see `writeJoins`).
     let joins: WriteBatcher<QueueJoin, Int64>
 
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file.
     public init(path: String, busyTimeout: Duration = .seconds(10)) throws {
         var configuration = Configuration()
         // Writers queue for the lock rather than failing at once under bursts, for a bounded time.
         configuration.busyMode = .timeout(busyTimeout.seconds)
         let pool = try Self.openDurablePool(path: path, configuration: configuration)
-        try SQLiteMigrations.migrator.migrate(pool)
         self.pool = pool
         holdWrites = WriteBatcher(maxBatch: 100) { batch in try await Self.writeHolds(batch, pool: pool) }
         joins = WriteBatcher(maxBatch: 1_000) { batch in try await Self.writeJoins(batch, pool: pool) }
@@ -37,8 +36,18 @@ public final class SQLiteStorage: Storage {
         _ = try await read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT 1")) }
     }
 
-    public func close() async {
+    /// Runs the write batchers; the file closes once they have written their last batch at
+    /// graceful shutdown.
+    public func run() async {
+        await withDiscardingTaskGroup { batchers in
+            batchers.addTask { await self.holdWrites.run() }
+            batchers.addTask { await self.joins.run() }
+        }
         try? pool.close()
+    }
+
+    public func migrate() async throws {
+        try SQLiteMigrations.migrator.migrate(pool)
     }
 
     /// The file is opened once; there is no connection to make anew.
@@ -53,6 +62,13 @@ public final class SQLiteStorage: Storage {
     }
 
     // MARK: Helpers shared by the stores
+
+    static func recordedResult(of key: IdempotencyKey, _ db: Database) throws -> IdempotencyKey.Record? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT fingerprint, result FROM idempotency_keys WHERE user_id = ? AND key = ?"),
+            arguments: [key.userID, key.key]
+        ).map { IdempotencyKey.Record(fingerprint: $0["fingerprint"], result: $0["result"]) }
+    }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await Self.translatingErrors { try await pool.read(body) }
@@ -70,24 +86,17 @@ public final class SQLiteStorage: Storage {
         }
     }
 
-    /// Runs `body` once per idempotency key: a repeated key returns the recorded result.
-    /// The record is written in the caller's transaction, so it commits with the change itself.
+    /// Runs `body` once per idempotency key (`IdempotencyKey.replay`), in the caller's
+    /// transaction: SQLite's one writer makes a concurrent request with the same key wait.
     static func idempotent<V: Codable & Sendable>(
         _ key: IdempotencyKey?, _ db: Database, now: Date, _ body: () throws -> V
     ) throws -> Idempotent<V> {
         guard let key else { return Idempotent(value: try body(), replayed: false) }
-        if let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT fingerprint, result FROM idempotency_keys WHERE user_id = ? AND key = ?"),
-            arguments: [key.userID, key.key])
-        {
-            guard row["fingerprint"] as String == key.fingerprint else {
-                throw ServiceError(.idempotencyKeyReused, "This Idempotency-Key was used for a different request.")
-            }
-            return Idempotent(value: try JSONDecoder().decode(V.self, from: row["result"] as Data), replayed: true)
-        }
+        if let replay = try key.replay(try recordedResult(of: key, db), as: V.self) { return replay }
         let value = try body()
+        let record = try key.record(of: value)
         try db.cachedStatement(sql: "INSERT INTO idempotency_keys (user_id, key, fingerprint, result, created_at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [key.userID, key.key, key.fingerprint, try JSONEncoder().encode(value), now.millis])
+            .execute(arguments: [key.userID, key.key, record.fingerprint, record.result, now.millis])
         return Idempotent(value: value, replayed: false)
     }
 }

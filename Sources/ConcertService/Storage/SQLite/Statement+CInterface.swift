@@ -41,9 +41,6 @@ extension Statement {
     }
 
     func integer(at column: Int32) -> Int64 { sqlite3_column_int64(sqliteStatement, column) }
-    /// A NOT NULL text column's value.
-    func text(at column: Int32) -> String { String(cString: sqlite3_column_text(sqliteStatement, column)) }
-    func isNull(at column: Int32) -> Bool { sqlite3_column_type(sqliteStatement, column) == SQLITE_NULL }
 
     /// SQLite's SQLITE_TRANSIENT: it copies the text before the call returns.
     private static let copyText = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

@@ -1,11 +1,10 @@
 import Foundation
-import Synchronization
 
 /// What a hold's rules need from its schedule: the sale window, the seat range and the seats'
 /// grades and prices. None of it changes once a schedule exists (there is no endpoint that
-/// edits one), so an instance reads it once and a hold can check its rules and price its
-/// seats before it goes to the database (`PostgresStorage.quickHold`).
-struct SaleLayout: Sendable {
+/// edits one), so an instance reads it once and every hold is checked and priced against it
+/// before it goes to the database (`ReservationService.hold`).
+public struct SaleLayout: Sendable {
     /// Consecutive seats of one grade and price.
     struct Run: Sendable, Equatable {
         var seats: ClosedRange<Int>
@@ -43,43 +42,6 @@ struct SaleLayout: Sendable {
             }
             guard low > 0, runs[low - 1].seats.contains(number) else { return nil }
             return Seat(seatNo: number, grade: runs[low - 1].grade, price: runs[low - 1].price)
-        }
-    }
-}
-
-/// The sale layouts of the schedules this instance sold from lately, each read once even when
-/// a crowd asks for it at the same moment. Bounded: when full it starts over.
-final class SaleLayouts: Sendable {
-    private let loads = Mutex<[Int64: Task<SaleLayout?, any Error>]>([:])
-    private let capacity: Int
-
-    init(capacity: Int = 256) {
-        self.capacity = capacity
-    }
-
-    /// The layout of `scheduleID`, from `load` the first time; nil while there is no such
-    /// schedule (not remembered: it may be created later).
-    func layout(of scheduleID: Int64, load: @escaping @Sendable () async throws -> SaleLayout?) async throws -> SaleLayout? {
-        let task = loads.withLock { loads in
-            if let task = loads[scheduleID] { return task }
-            if loads.count >= capacity { loads.removeAll() }
-            let task = Task { try await load() }
-            loads[scheduleID] = task
-            return task
-        }
-        do {
-            if let layout = try await task.value { return layout }
-        } catch {
-            forget(task, of: scheduleID)
-            throw error
-        }
-        forget(task, of: scheduleID)
-        return nil
-    }
-
-    private func forget(_ task: Task<SaleLayout?, any Error>, of scheduleID: Int64) {
-        loads.withLock { loads in
-            if loads[scheduleID] == task { loads[scheduleID] = nil }
         }
     }
 }
