@@ -3,11 +3,12 @@ import Logging
 import ServiceLifecycle
 
 // The seam between the service and its database. Each method is one transaction: it loads
-// (and on PostgreSQL locks) the rows it needs, applies the domain rules from `Domain/`, and
-// writes the result, so every backend enforces the same rules atomically. A unique index over
-// live seat claims backs the "one live reservation per seat" rule in every backend. Holds and
-// queue joins are the exception in form, not in effect: concurrent ones are written in batches,
-// each one all or nothing (see `WriteBatcher`).
+// (and on PostgreSQL locks) the rows it needs, applies the domain rules from `Domain/` that
+// depend on them, and writes the result, so every backend enforces the same rules atomically.
+// What the database's state refuses comes back as a `StoreRefusal`, which the services word.
+// A unique index over live seat claims backs the "one live reservation per seat" rule in every
+// backend. A hold arrives already checked against its schedule's sale layout; holds and queue
+// joins are written in batches, each one all or nothing (see `WriteBatcher`).
 
 /// Everything the service keeps.
 public protocol Storage: CatalogueStore, ReservationStore, WalletStore, QueueStore {

@@ -125,7 +125,7 @@ extension SQLiteStorage {
         .map { Performance(id: $0["id"], title: $0["title"], performer: $0["performer"], description: $0["description"]) }
     }
 
-    /// A schedule as stored, for writers: its `remainingSeats` still counts lapsed holds.
+    /// A schedule as stored: its `remainingSeats` still counts lapsed holds.
     static func storedSchedule(_ db: Database, id: Int64) throws -> Schedule? {
         try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM schedules WHERE id = ?"), arguments: [id]).map {
             schedule(from: $0, remaining: "remaining_seats")
