@@ -282,3 +282,46 @@ import Testing
         #expect(codec.decode("") == nil)
     }
 }
+
+/// The admission round's decisions between its statements, without a database (both backends
+/// run it for real in the queue, shared-database and flash-sale tests).
+@Suite struct AdmissionRoundTests {
+    let policy = AdmissionPolicy(tick: .milliseconds(100), admitPerTick: 5, maxActive: 3, activeDuration: .seconds(60))
+    let lease = AdmitterLease(holder: "a", duration: .seconds(1))
+
+    func statement(_ step: AdmissionRound.Step) -> AdmissionRound.Statement? {
+        if case .run(let statement) = step { return statement } else { return nil }
+    }
+
+    func outcome(_ step: AdmissionRound.Step) -> AdmissionOutcome? {
+        if case .done(let outcome) = step { return outcome } else { return nil }
+    }
+
+    @Test func anotherInstancesLeaseEndsTheRound() {
+        var round = AdmissionRound(now: Date(millis: 1_000), policy: policy, lease: lease)
+        let renew = statement(round.next(nil))
+        #expect(renew?.arguments == [.text("a"), .integer(2_000), .integer(1_000)])
+        #expect(outcome(round.next([])) == .notAdmitter)
+    }
+
+    @Test func theCapLeavesNoSlotAndNothingIsWritten() {
+        var round = AdmissionRound(now: Date(millis: 1_000), policy: policy, lease: lease)
+        _ = round.next(nil)
+        #expect(statement(round.next([[1]]))?.sql.hasPrefix("DELETE") == true)
+        #expect(statement(round.next([]))?.sql.hasPrefix("SELECT COUNT") == true)
+        #expect(outcome(round.next([[3]])) == .admitted(count: 0))
+    }
+
+    @Test func admitsUpToTheWatermarkAndRecordsIt() {
+        var round = AdmissionRound(now: Date(millis: 1_000), policy: policy, lease: lease)
+        _ = round.next(nil)
+        _ = round.next([[1]])
+        _ = round.next([])
+        #expect(statement(round.next([[1]]))?.arguments == [.integer(2)], "3 may be active and 1 is: 2 slots")
+        #expect(statement(round.next([[42]]))?.arguments == [.integer(61_000), .integer(42)])
+        let record = statement(round.next([[41], [42]]))
+        #expect(record?.arguments == [.integer(42), .integer(61_000), .integer(2), .text("a"), .integer(1_000)])
+        #expect(record?.numberedSQL.contains("VALUES ($1, $2, $3, $4, $5)") == true)
+        #expect(outcome(round.next([])) == .admitted(count: 2))
+    }
+}

@@ -93,7 +93,7 @@ public struct GuardedStorage: Storage {
     public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
         try await guarded { try await inner.joinQueue(userID: userID, now: now) }
     }
-    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound {
+    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await guarded { try await inner.admit(now: now, policy: policy, lease: lease) }
     }
     public func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges {

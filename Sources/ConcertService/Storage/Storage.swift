@@ -141,7 +141,7 @@ public struct AdmitterLease: Sendable, Equatable {
     public var duration: Duration
 }
 
-public enum AdmissionRound: Sendable, Equatable {
+public enum AdmissionOutcome: Sendable, Equatable {
     /// Another instance holds the admitter lease.
     case notAdmitter
     case admitted(count: Int)
@@ -153,7 +153,7 @@ public protocol QueueStore: Sendable {
     func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry
     /// If `lease` is (or can become) the admitter's: removes timed-out active entries, then
     /// admits waiting ones in order as `policy` allows.
-    func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound
+    func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome
     /// Entries and admissions after `cursor`; with no cursor, every live entry and the latest
     /// admission id (the state at start).
     func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges

@@ -34,45 +34,26 @@ extension PostgresStorage {
         return try QueueJoin.seqs(of: batch, written: seqs)
     }
 
-    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound {
+    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await transaction(on: background) { connection in
-            // Taken when free or lapsed, renewed by its holder; anyone else gets no row. The
-            // row stays locked until commit, so two rounds never overlap.
-            let renewed = try await connection.rows(
-                """
-                INSERT INTO admitter_lease (id, holder, expires_at)
-                VALUES (1, \(lease.holder), \(now.addingTimeInterval(lease.duration.seconds).millis))
-                ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                WHERE admitter_lease.holder = excluded.holder OR admitter_lease.expires_at <= \(now.millis)
-                RETURNING holder
-                """, logger: logger)
-            guard !renewed.isEmpty else { return .notAdmitter }
-            try await connection.rows(
-                "DELETE FROM queue_entries WHERE active_until IS NOT NULL AND active_until <= \(now.millis)", logger: logger)
-            let active = try await connection.rows(
-                "SELECT count(*) FROM queue_entries WHERE active_until IS NOT NULL", logger: logger
-            )[0].decode(Int.self)
-            let slots = policy.admissions(whileActive: active)
-            guard slots > 0,
-                let through = try await connection.rows(
-                    "SELECT max(seq) FROM (SELECT seq FROM queue_entries WHERE active_until IS NULL ORDER BY seq LIMIT \(slots)) head",
-                    logger: logger
-                )[0].decode(Int64?.self)
-            else { return .admitted(count: 0) }
-            // Everything still waiting up to the watermark: a user who re-joined meanwhile has a
-            // later seq and keeps waiting.
-            let until = now.addingTimeInterval(policy.activeDuration.seconds).millis
-            let admitted = try await connection.rows(
-                """
-                UPDATE queue_entries SET active_until = \(until) WHERE active_until IS NULL AND seq <= \(through) RETURNING seq
-                """, logger: logger
-            ).count
-            try await connection.rows(
-                """
-                INSERT INTO queue_admissions (through_seq, active_until, admitted_count, admitted_by, admitted_at)
-                VALUES (\(through), \(until), \(admitted), \(lease.holder), \(now.millis))
-                """, logger: logger)
-            return .admitted(count: admitted)
+            var round = AdmissionRound(now: now, policy: policy, lease: lease)
+            var rows: [[Int64?]]?
+            while true {
+                switch round.next(rows) {
+                case .done(let outcome):
+                    return outcome
+                case .run(let statement):
+                    var bindings = PostgresBindings()
+                    for argument in statement.arguments {
+                        switch argument {
+                        case .integer(let value): bindings.append(value)
+                        case .text(let value): bindings.append(value)
+                        }
+                    }
+                    rows = try await connection.rows(PostgresQuery(unsafeSQL: statement.numberedSQL, binds: bindings), logger: logger)
+                        .map { row in try row.makeRandomAccess().map { try $0.decode(Int64?.self) } }
+                }
+            }
         }
     }
 

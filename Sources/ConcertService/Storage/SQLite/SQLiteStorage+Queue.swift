@@ -24,39 +24,26 @@ extension SQLiteStorage {
         }
     }
 
-    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionRound {
+    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await write { db in
-            // Taken when free or lapsed, renewed by its holder; anyone else gets no row.
-            let renewed = try String.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        INSERT INTO admitter_lease (id, holder, expires_at) VALUES (1, ?, ?)
-                        ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                        WHERE admitter_lease.holder = excluded.holder OR admitter_lease.expires_at <= ?
-                        RETURNING holder
-                        """), arguments: [lease.holder, now.addingTimeInterval(lease.duration.seconds).millis, now.millis])
-            guard renewed != nil else { return .notAdmitter }
-            try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE active_until IS NOT NULL AND active_until <= ?").execute(
-                arguments: [now.millis])
-            let active = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM queue_entries WHERE active_until IS NOT NULL")) ?? 0
-            let slots = policy.admissions(whileActive: active)
-            guard slots > 0 else { return .admitted(count: 0) }
-            let until = now.addingTimeInterval(policy.activeDuration.seconds).millis
-            let admitted = try Int64.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        UPDATE queue_entries SET active_until = ?
-                        WHERE seq IN (SELECT seq FROM queue_entries WHERE active_until IS NULL ORDER BY seq LIMIT ?)
-                        RETURNING seq
-                        """), arguments: [until, slots])
-            guard let through = admitted.max() else { return .admitted(count: 0) }
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO queue_admissions (through_seq, active_until, admitted_count, admitted_by, admitted_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [through, until, admitted.count, lease.holder, now.millis])
-            return .admitted(count: admitted.count)
+            var round = AdmissionRound(now: now, policy: policy, lease: lease)
+            var rows: [[Int64?]]?
+            while true {
+                switch round.next(rows) {
+                case .done(let outcome):
+                    return outcome
+                case .run(let statement):
+                    let arguments = StatementArguments(statement.arguments.map { argument -> (any DatabaseValueConvertible)? in
+                        switch argument {
+                        case .integer(let value): value
+                        case .text(let value): value
+                        }
+                    })
+                    rows = try Row.fetchAll(db.cachedStatement(sql: statement.sql), arguments: arguments).map { row in
+                        (0..<row.count).map { row[$0] as Int64? }
+                    }
+                }
+            }
         }
     }
 
