@@ -223,12 +223,14 @@ final class LogLines: TextOutputStream, @unchecked Sendable {
     }
 }
 
-/// Polls `condition` every 50 ms until it holds or `limit` passes; whether it held.
-func eventually(within limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+/// Polls `condition` every `interval` until it holds or `limit` passes; whether it held.
+func eventually(
+    within limit: Duration, every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool
+) async throws -> Bool {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Task.sleep(for: interval)
     }
     return try await condition()
 }

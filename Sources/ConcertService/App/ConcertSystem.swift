@@ -25,7 +25,7 @@ public struct ConcertSystem: Sendable {
     public static func open(_ config: AppConfiguration, clock: any WallClock = SystemClock(), logger: Logger) async throws -> ConcertSystem {
         _ = AppMetrics.registry
         let storage = try openStorage(config, logger: logger)
-        let availability = DatabaseAvailability(logger: logger)
+        let availability = DatabaseAvailability(pingTimeout: config.databaseTimeout, logger: logger)
         // Only the network database can go away or stall; SQLite's waits are bounded by its busy timeout.
         let store: any Storage = storage is PostgresStorage
             ? GuardedStorage(storage, availability: availability, timeout: config.databaseTimeout) : storage
@@ -60,10 +60,10 @@ public struct ConcertSystem: Sendable {
         }
     }
 
-    /// Pings the database within a short bound and records whether it answers (the app runs
-    /// this every half second, so readiness and fail-fast follow an outage within about 2 s).
+    /// Pings the database and records whether it answers (the app runs this every half second,
+    /// so readiness and fail-fast follow a database that refuses connections within about 2 s).
     public func checkDatabase() async {
-        await availability.check(storage, within: .seconds(1))
+        await availability.check(storage)
     }
 
     private static func randomSecret(logger: Logger) -> String {

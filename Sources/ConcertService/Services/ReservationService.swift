@@ -42,8 +42,8 @@ public struct ReservationService: Sendable {
             hold = try await priced(selection, userID: identity.userID, queueSeq: ticket.seq, now: now)
         } catch let refusal as ServiceError {
             // A retry of a hold made before the sale closed still gets its first answer.
-            if let idempotency, let replay = try await store.recordedResult(of: idempotency) {
-                if let earlier = try idempotency.replay(replay, as: Reservation.self) { return earlier }
+            if let idempotency, let earlier = try idempotency.replay(try await store.recordedResult(of: idempotency), as: Reservation.self) {
+                return earlier
             }
             throw refusal
         }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// One admission round, written once for both backends as the statements it runs and the
-/// decisions between them. A backend runs it in one transaction: it asks `next` for a
-/// statement, runs it, and hands back the rows (integer columns only), until the round is done.
+/// decisions between them. A backend runs it in one transaction with `run`, giving only how to
+/// execute one statement and read its rows back (integer columns only).
 ///
 /// The steps: take or renew the admitter lease (anyone else gets no row and the round ends);
 /// remove active entries whose window has ended; count the active ones; admit as many waiting
@@ -37,7 +37,35 @@ struct AdmissionRound {
     }
 
     private enum Stage {
-        case renewLease, removeTimedOut, countActive, findWatermark, admit, record(through: Int64), finished
+        case renewLease, removeTimedOut, countActive, findWatermark, admit, record(through: Int64), finished(AdmissionOutcome)
+    }
+
+    /// The round on SQLite, whose transactions are synchronous closures.
+    static func run(
+        now: Date, policy: AdmissionPolicy, lease: AdmitterLease, executing execute: (Statement) throws -> [[Int64?]]
+    ) throws -> AdmissionOutcome {
+        var round = AdmissionRound(now: now, policy: policy, lease: lease)
+        var rows: [[Int64?]]?
+        while true {
+            switch round.next(rows) {
+            case .done(let outcome): return outcome
+            case .run(let statement): rows = try execute(statement)
+            }
+        }
+    }
+
+    /// The round on PostgreSQL, whose statements are awaited.
+    static func run(
+        now: Date, policy: AdmissionPolicy, lease: AdmitterLease, executing execute: (Statement) async throws -> [[Int64?]]
+    ) async throws -> AdmissionOutcome {
+        var round = AdmissionRound(now: now, policy: policy, lease: lease)
+        var rows: [[Int64?]]?
+        while true {
+            switch round.next(rows) {
+            case .done(let outcome): return outcome
+            case .run(let statement): rows = try await execute(statement)
+            }
+        }
     }
 
     private let now: Int64
@@ -95,8 +123,7 @@ struct AdmissionRound {
         case .record(let through):
             let count = rows?.count ?? 0
             guard count > 0 else { return finish(.admitted(count: 0)) }
-            stage = .finished
-            outcome = .admitted(count: count)
+            stage = .finished(.admitted(count: count))
             return .run(
                 Statement(
                     sql: """
@@ -104,16 +131,13 @@ struct AdmissionRound {
                         VALUES (?, ?, ?, ?, ?)
                         """,
                     arguments: [.integer(through), .integer(activeUntil), .integer(Int64(count)), .text(lease.holder), .integer(now)]))
-        case .finished:
-            return .done(outcome ?? .admitted(count: 0))
+        case .finished(let outcome):
+            return .done(outcome)
         }
     }
 
-    private var outcome: AdmissionOutcome?
-
     private mutating func finish(_ outcome: AdmissionOutcome) -> Step {
-        stage = .finished
-        self.outcome = outcome
+        stage = .finished(outcome)
         return .done(outcome)
     }
 }

@@ -12,22 +12,26 @@ public final class DatabaseAvailability: Sendable {
     static let failuresToLose = 2
 
     private let state = Mutex((reachable: true, failures: 0))
+    /// As long as a request may wait for the database: a database that is slow under load is
+    /// not one that is down, and declaring it lost would turn its slowness into an outage.
+    private let pingTimeout: Duration
     private let logger: Logger
 
-    public init(logger: Logger) {
+    public init(pingTimeout: Duration, logger: Logger) {
+        self.pingTimeout = pingTimeout
         self.logger = logger
     }
 
     public var isReachable: Bool { state.withLock(\.reachable) }
 
-    /// Pings the database once within `timeout` and records the outcome: through the pools
+    /// Pings the database once within `pingTimeout` and records the outcome: through the pools
     /// while it answers, on a new connection once it is lost; when it is back, the storage
     /// reconnects before requests are let through again.
-    public func check(_ storage: any Storage, within timeout: Duration) async {
+    public func check(_ storage: any Storage) async {
         let wasReachable = isReachable
         var failure: (any Error)?
         do {
-            try await Deadline.run(within: timeout) { wasReachable ? try await storage.ping() : try await storage.probe() }
+            try await Deadline.run(within: pingTimeout) { wasReachable ? try await storage.ping() : try await storage.probe() }
             if !wasReachable { await storage.reconnect() }
         } catch {
             failure = error

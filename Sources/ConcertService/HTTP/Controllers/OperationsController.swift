@@ -23,7 +23,7 @@ struct OperationsController {
     }
 
     /// Ready while the database answers, as the monitor finds it every half second, so a
-    /// balancer polling this sees an outage, and the end of one, within about 2 s.
+    /// balancer polling this sees an outage (one that refuses connections) and its end within about 2 s.
     @Sendable func ready(_ request: Request, context: AppRequestContext) async throws -> Status {
         guard system.availability.isReachable else {
             throw ServiceError(.serviceUnavailable, "The database is not reachable.")

@@ -117,7 +117,14 @@ extension PostgresStorage {
 
     public func saleLayout(of scheduleID: Int64) async throws -> SaleLayout? {
         try await reading { connection in
-            guard let schedule = try await Self.schedules(connection, now: Date(millis: 0), logger: logger, where: "s.id = $2", scheduleID).first
+            // The schedule as stored: a layout never reads its remaining seats.
+            guard
+                let schedule = try await connection.rows(
+                    """
+                    \(unescaped: Self.scheduleColumns), v.remaining_seats
+                    FROM schedules s JOIN schedule_remaining_seats v ON v.schedule_id = s.id WHERE s.id = \(scheduleID)
+                    """, logger: logger
+                ).first.map(Self.schedule(from:))
             else { return nil }
             let seats = try await connection.rows(
                 "SELECT seat_no, grade, price FROM seats WHERE schedule_id = \(scheduleID) ORDER BY seat_no", logger: logger

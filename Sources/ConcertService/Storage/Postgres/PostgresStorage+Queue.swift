@@ -36,23 +36,16 @@ extension PostgresStorage {
 
     public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await transaction(on: background) { connection in
-            var round = AdmissionRound(now: now, policy: policy, lease: lease)
-            var rows: [[Int64?]]?
-            while true {
-                switch round.next(rows) {
-                case .done(let outcome):
-                    return outcome
-                case .run(let statement):
-                    var bindings = PostgresBindings()
-                    for argument in statement.arguments {
-                        switch argument {
-                        case .integer(let value): bindings.append(value)
-                        case .text(let value): bindings.append(value)
-                        }
+            try await AdmissionRound.run(now: now, policy: policy, lease: lease) { statement in
+                var bindings = PostgresBindings()
+                for argument in statement.arguments {
+                    switch argument {
+                    case .integer(let value): bindings.append(value)
+                    case .text(let value): bindings.append(value)
                     }
-                    rows = try await connection.rows(PostgresQuery(unsafeSQL: statement.numberedSQL, binds: bindings), logger: logger)
-                        .map { row in try row.makeRandomAccess().map { try $0.decode(Int64?.self) } }
                 }
+                return try await connection.rows(PostgresQuery(unsafeSQL: statement.numberedSQL, binds: bindings), logger: logger)
+                    .map { row in try row.makeRandomAccess().map { try $0.decode(Int64?.self) } }
             }
         }
     }

@@ -137,8 +137,8 @@ public final class PostgresStorage: StorageBackend {
             }
         }
 
-        /// New pools take over once they run: a pool asked for a connection before its `run`
-        /// has started may leave the caller waiting for the connect timeout.
+        /// New pools take over once their `run` has started, so no call waits on pools that are
+        /// not running yet.
         func replace() async {
             let new = Pools(reusing: current)
             change.yield(.start(new))

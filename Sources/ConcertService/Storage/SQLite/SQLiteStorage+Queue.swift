@@ -26,22 +26,15 @@ extension SQLiteStorage {
 
     public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await write { db in
-            var round = AdmissionRound(now: now, policy: policy, lease: lease)
-            var rows: [[Int64?]]?
-            while true {
-                switch round.next(rows) {
-                case .done(let outcome):
-                    return outcome
-                case .run(let statement):
-                    let arguments = StatementArguments(statement.arguments.map { argument -> (any DatabaseValueConvertible)? in
-                        switch argument {
-                        case .integer(let value): value
-                        case .text(let value): value
-                        }
-                    })
-                    rows = try Row.fetchAll(db.cachedStatement(sql: statement.sql), arguments: arguments).map { row in
-                        (0..<row.count).map { row[$0] as Int64? }
+            try AdmissionRound.run(now: now, policy: policy, lease: lease) { statement in
+                let arguments = statement.arguments.map { argument -> any DatabaseValueConvertible in
+                    switch argument {
+                    case .integer(let value): value
+                    case .text(let value): value
                     }
+                }
+                return try Row.fetchAll(db.cachedStatement(sql: statement.sql), arguments: StatementArguments(arguments)).map { row in
+                    (0..<row.count).map { row[$0] as Int64? }
                 }
             }
         }
