@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// `concert-bench`: runs the five load scenarios against release `concert serve` processes on
+/// `concert-bench`: runs the six load scenarios against release `concert serve` processes on
 /// 127.0.0.1, on SQLite and on PostgreSQL, and prints figures with their same-run baselines.
 @main
 struct ConcertBench: AsyncParsableCommand {
@@ -10,7 +10,7 @@ struct ConcertBench: AsyncParsableCommand {
         abstract: "Benchmark the concert service on 127.0.0.1 (build first: swift build -c release).")
 
     enum Scenario: String, CaseIterable, ExpressibleByArgument {
-        case pollStorm = "poll-storm", holds, hotSeat = "hot-seat", flashSale = "flash-sale", queueScale = "queue-scale"
+        case pollStorm = "poll-storm", holds, hotSeat = "hot-seat", flashSale = "flash-sale", queueScale = "queue-scale", roomDraw = "room-draw"
     }
 
     @Option(help: "PostgreSQL server for the postgres backend; each scenario gets a new schema (env BENCH_DATABASE_URL).")
@@ -26,6 +26,8 @@ struct ConcertBench: AsyncParsableCommand {
     @Option(help: "Users of the flash sale.") var flashUsers = 10_000
     @Option(help: "Seats of the flash sale.") var flashSeats = 2_000
     @Option(help: "Joins of the queue-scale scenario.") var queueJoins = 1_000_000
+    @Option(help: "Pre-queue entries of the room-draw scenario, half of them in one room.") var drawEntries = 1_000_000
+    @Option(help: "Rooms of the room-draw scenario.") var drawRooms = 100
     @Option(help: "Where the figures are written as JSON.") var output = "bench-results.json"
 
     func run() async throws {
@@ -41,7 +43,8 @@ struct ConcertBench: AsyncParsableCommand {
 
         let settings = BenchSettings(
             concurrency: concurrency, duration: .seconds(seconds), poolSize: poolSize, holdSeats: holdSeats,
-            flashUsers: flashUsers, flashSeats: flashSeats, queueJoins: queueJoins)
+            flashUsers: flashUsers, flashSeats: flashSeats, queueJoins: queueJoins,
+            drawEntries: drawEntries, drawRooms: drawRooms)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let report = Report()
@@ -59,6 +62,7 @@ struct ConcertBench: AsyncParsableCommand {
                     case .hotSeat: try await run.hotSeat()
                     case .flashSale: try await run.flashSale()
                     case .queueScale: try await run.queueScale()
+                    case .roomDraw: try await run.roomDraw()
                     }
                 }
             }

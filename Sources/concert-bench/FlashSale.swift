@@ -82,7 +82,7 @@ final class FlashSale: Sendable {
     }
 
     private func admittedToken(bearer: String) async throws -> String {
-        let joined = try await send(.POST, "/v1/queue/tokens", bearer: bearer)
+        let joined = try await send(.POST, "/v1/queue/tokens", bearer: bearer, body: SaleAPI.joinBody(performance: performance))
         guard let token = joined.json["token"] as? String else { throw BenchError("join answered \(joined.status)") }
         while true {
             let poll = try await send(.GET, "/v1/queue/tokens/current", queueToken: token)

@@ -74,9 +74,10 @@ final class LoadGenerator: Sendable {
     }
 
     /// Sends `request(i)` for i = 0, 1, … from `concurrency` workers until `count` requests
-    /// were sent or `duration` has passed. `check` sees every reply (for setup and invariants).
+    /// were sent, `duration` has passed or `going` says stop. `check` sees every reply (for
+    /// setup and invariants).
     func run(
-        concurrency: Int, count: Int = .max, duration: Duration = .seconds(900),
+        concurrency: Int, count: Int = .max, duration: Duration = .seconds(900), while going: @escaping @Sendable () -> Bool = { true },
         request: @escaping @Sendable (Int) async throws -> HTTPClientRequest,
         check: (@Sendable (Int, Reply) async throws -> Void)? = nil
     ) async throws -> LoadResult {
@@ -88,7 +89,7 @@ final class LoadGenerator: Sendable {
             for _ in 0..<concurrency {
                 group.addTask {
                     var result = WorkerTally()
-                    while clock.now < deadline {
+                    while clock.now < deadline, going() {
                         let index = next.take()
                         guard index < count else { break }
                         let built = try await request(index)

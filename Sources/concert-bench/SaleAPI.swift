@@ -46,12 +46,21 @@ struct SaleAPI: Sendable {
         try await load.send(request(method, path, bearer: bearer, queueToken: queueToken, body: body))
     }
 
+    /// A performance whose waiting room has the `sale` settings (JSON); by default a room open
+    /// now without the cap of active users by seats, as the scenarios measure other limits.
+    func createPerformance(sale: String = #"{"active_per_seat": 0}"#) async throws -> Int {
+        let admin = try await credential(user: 1, admin: true)
+        let performance = try await send(
+            .POST, "/v1/admin/performances", bearer: admin,
+            body: #"{"title": "Benchmark", "performer": "Load", "description": "b", "sale": \#(sale)}"#)
+        guard let id = performance.json["id"] as? Int else { throw BenchError("create performance: \(performance.status)") }
+        return id
+    }
+
     /// A performance with one schedule on sale now, all seats at one price.
     func createSchedule(seats: Int, price: Int) async throws -> (performance: Int, schedule: Int) {
         let admin = try await credential(user: 1, admin: true)
-        let performance = try await send(
-            .POST, "/v1/admin/performances", bearer: admin, body: #"{"title": "Benchmark", "performer": "Load", "description": "b"}"#)
-        guard let performanceID = performance.json["id"] as? Int else { throw BenchError("create performance: \(performance.status)") }
+        let performanceID = try await createPerformance()
         let format = Date.ISO8601FormatStyle()
         let now = Date()
         let body = """
@@ -65,11 +74,18 @@ struct SaleAPI: Sendable {
         return (performanceID, scheduleID)
     }
 
-    /// Joins the queue with each user's credential; their queue tokens, in the same order.
-    func join(bearers: [String], concurrency: Int) async throws -> [String] {
+    static func joinBody(performance: Int) -> String { #"{"performance_id": \#(performance)}"# }
+
+    /// A user's join of the performance's room.
+    func joinRequest(bearer: String, performance: Int) -> HTTPClientRequest {
+        request(.POST, "/v1/queue/tokens", bearer: bearer, body: Self.joinBody(performance: performance))
+    }
+
+    /// Joins the performance's room with each user's credential; their queue tokens, in the same order.
+    func join(performance: Int, bearers: [String], concurrency: Int) async throws -> [String] {
         let tokens = Mutex([String](repeating: "", count: bearers.count))
         let joins = try await load.run(concurrency: concurrency, count: bearers.count) { index in
-            request(.POST, "/v1/queue/tokens", bearer: bearers[index])
+            joinRequest(bearer: bearers[index], performance: performance)
         } check: { index, reply in
             guard reply.status == 201, let token = reply.json["token"] as? String else {
                 throw BenchError("join answered \(reply.status) \(reply.errorCode ?? "")")
@@ -82,9 +98,9 @@ struct SaleAPI: Sendable {
 
     /// Mints each user one credential, which they keep through the sale as with a real identity
     /// provider, joins with it and waits until the last of them is active.
-    func admittedUsers(_ users: [Int64], concurrency: Int) async throws -> (bearers: [String], tokens: [String]) {
+    func admittedUsers(_ users: [Int64], performance: Int, concurrency: Int) async throws -> (bearers: [String], tokens: [String]) {
         let bearers = try await mintCredentials(users)
-        let tokens = try await join(bearers: bearers, concurrency: concurrency)
+        let tokens = try await join(performance: performance, bearers: bearers, concurrency: concurrency)
         try await waitUntilActive(tokens.last!)
         return (bearers, tokens)
     }

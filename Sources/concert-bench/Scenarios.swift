@@ -15,9 +15,11 @@ struct BenchSettings: Sendable {
     var flashUsers = 10_000
     var flashSeats = 2_000
     var queueJoins = 1_000_000
+    var drawEntries = 1_000_000
+    var drawRooms = 100
 }
 
-/// The five scenarios of the benchmark on one backend. Each gets a fresh database and a fresh
+/// The six scenarios of the benchmark on one backend. Each gets a fresh database and a fresh
 /// server process, so no scenario measures another's leftovers.
 struct Scenarios {
     let backend: Backend
@@ -82,8 +84,9 @@ struct Scenarios {
         // 1,000 active and the rest waiting, so polls answer both kinds.
         let environment = Self.admitEveryone.merging(["QUEUE_MAX_ACTIVE": "1000"]) { $1 }
         try await withServer("poll-storm", environment: environment) { api, _, _ in
+            let performance = try await api.createPerformance()
             let bearers = try await api.mintCredentials(Array(1...Int64(settings.pollTokens)))
-            let tokens = try await api.join(bearers: bearers, concurrency: settings.concurrency)
+            let tokens = try await api.join(performance: performance, bearers: bearers, concurrency: settings.concurrency)
             try await Task.sleep(for: .milliseconds(500))  // a few ticks: the first 1,000 are active
             let polls = tokens.map { api.request(.GET, "/v1/queue/tokens/current", queueToken: $0) }
             let health = api.request(.GET, "/health")
@@ -106,9 +109,9 @@ struct Scenarios {
     func holdThroughput() async throws {
         let seats = settings.holdSeats
         try await withServer("holds", environment: Self.admitEveryone) { api, server, database in
-            let (_, schedule) = try await api.createSchedule(seats: seats, price: 100)
+            let (performance, schedule) = try await api.createSchedule(seats: seats, price: 100)
             let users = (1...seats).map { Int64(1_000_000 + $0) }
-            let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
+            let (bearers, tokens) = try await api.admittedUsers(users, performance: performance, concurrency: settings.concurrency)
             let holds = try await Wrk.run(
                 users.indices.map { Wrk.Request.hold(bearer: bearers[$0], queueToken: tokens[$0], schedule: schedule, seat: $0 + 1) },
                 pace: .stream(connections: settings.concurrency), server: server, directory: directory)
@@ -153,9 +156,9 @@ struct Scenarios {
     /// The service's holds called directly on its storage, at the same concurrency, for as
     /// many other users and seats of a second schedule.
     private func holdsWithoutHTTP(_ api: SaleAPI, _ database: ScenarioDatabase, seats: Int) async throws -> Double {
-        let (_, schedule) = try await api.createSchedule(seats: seats, price: 100)
+        let (performance, schedule) = try await api.createSchedule(seats: seats, price: 100)
         let users = (1...seats).map { Int64(1_500_000 + $0) }
-        let (_, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
+        let (_, tokens) = try await api.admittedUsers(users, performance: performance, concurrency: settings.concurrency)
         let codec = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: secret))
         // Checked and priced as the service does before a hold reaches its store.
         let holds = try users.indices.map { index in
@@ -179,9 +182,9 @@ struct Scenarios {
             // past 100 first warm the server's connections (their prepared hold statements):
             // during a real on-sale minute, holds have been going on before the hot seat's.
             let warmers = settings.poolSize * 2
-            let (_, schedule) = try await api.createSchedule(seats: 100 + warmers, price: 100)
+            let (performance, schedule) = try await api.createSchedule(seats: 100 + warmers, price: 100)
             let users = (1...holders + warmers).map { Int64(2_000_000 + $0) }
-            let (bearers, tokens) = try await api.admittedUsers(users, concurrency: settings.concurrency)
+            let (bearers, tokens) = try await api.admittedUsers(users, performance: performance, concurrency: settings.concurrency)
             let warmUp = try await load.run(concurrency: warmers, count: warmers) { index in
                 api.holdRequest(bearer: bearers[holders + index], queueToken: tokens[holders + index], schedule: schedule, seats: [101 + index])
             }
@@ -299,9 +302,10 @@ struct Scenarios {
             let started = ContinuousClock.now
             let bearers = try await api.mintCredentials((1...count).map { Int64(10_000_000 + $0) })
             print("  minted \(count) credentials in \(Report.format((ContinuousClock.now - started).seconds)) s")
+            let performance = try await api.createPerformance()
             let idle = server.residentBytes
             let joins = try await load.run(concurrency: settings.concurrency, count: count) { index in
-                api.request(.POST, "/v1/queue/tokens", bearer: bearers[index])
+                api.joinRequest(bearer: bearers[index], performance: performance)
             }
             // One tick later the board has caught up with every join.
             try await Task.sleep(for: .seconds(2))
@@ -311,6 +315,84 @@ struct Scenarios {
             latencies("queue scale", "join", joins)
             figure("queue scale", "RSS before joins", Double(idle) / 1_048_576, "MB")
             figure("queue scale", "peak RSS", Double(peak) / 1_048_576, "MB", target: "< 200 MB", met: peak < 200 * 1_048_576)
+        }
+    }
+
+    // MARK: 6. Room draw
+
+    /// A pre-queue of `drawEntries` entries over `drawRooms` rooms, half of them in one room whose
+    /// sale starts once they have joined: its draw against the time its joins took, polls during
+    /// and after the draw against /health, and the server's peak memory.
+    func roomDraw() async throws {
+        try await withServer("room-draw", environment: [:]) { api, server, database in
+            let total = settings.drawEntries
+            let bigCount = total / 2
+            let smallRooms = settings.drawRooms - 1
+            let bearers = try await api.mintCredentials((1...total).map { Int64(20_000_000 + $0) })
+            let format = Date.ISO8601FormatStyle()
+
+            // The other rooms' sales start tomorrow: their entries stay in the pre-queue throughout.
+            let tomorrow = format.format(Date().addingTimeInterval(86400))
+            var rooms: [Int] = []
+            for _ in 0..<smallRooms { rooms.append(try await api.createPerformance(sale: #"{"starts_at": "\#(tomorrow)", "active_per_seat": 0}"#)) }
+            let small = rooms
+            let smallJoins = try await load.run(concurrency: settings.concurrency, count: total - bigCount) { index in
+                api.joinRequest(bearer: bearers[bigCount + index], performance: small[index % smallRooms])
+            }
+            guard smallJoins.count(201) == total - bigCount else { throw BenchError("small rooms' joins: \(smallJoins.statuses)") }
+
+            // The big room's sale starts after its joins (at the rate the other rooms' joins went,
+            // twice over) and a health baseline.
+            let expectedJoins = Double(bigCount) / smallJoins.perSecond
+            let startsAt = Date().addingTimeInterval(2 * expectedJoins + settings.duration.seconds + 10)
+            let big = try await api.createPerformance(sale: #"{"starts_at": "\#(format.format(startsAt))", "active_per_seat": 0}"#)
+            let sample = settings.pollTokens
+            let tokens = Mutex([String](repeating: "", count: sample))
+            let bigJoins = try await load.run(concurrency: settings.concurrency, count: bigCount) { index in
+                api.joinRequest(bearer: bearers[index], performance: big)
+            } check: { index, reply in
+                if index < sample, let token = reply.json["token"] as? String { tokens.withLock { $0[index] = token } }
+            }
+            guard bigJoins.count(201) == bigCount else { throw BenchError("big room's joins: \(bigJoins.statuses)") }
+            let polls = tokens.withLock { $0 }.map { api.request(.GET, "/v1/queue/tokens/current", queueToken: $0) }
+            let health = api.request(.GET, "/health")
+            let healthBefore = try await load.run(concurrency: settings.concurrency, duration: settings.duration) { _ in health }
+            guard Date() < startsAt.addingTimeInterval(-1) else { throw BenchError("the joins outlasted the time left before the draw") }
+
+            // Polls from a second before the draw until it has been published, and the draw's
+            // time as a fan sees it: from the sale's start until the room shows the seed.
+            try await Task.sleep(for: .seconds(startsAt.timeIntervalSinceNow - 1))
+            let published = Atomic<Bool>(false)
+            let (generator, concurrency) = (load, settings.concurrency)
+            async let during = generator.run(concurrency: concurrency, while: { !published.load(ordering: .relaxed) }) {
+                polls[$0 % polls.count]
+            }
+            while true {
+                let room = try await api.send(.GET, "/v1/performances/\(big)/room")
+                if (room.json["draw"] as? [String: Any])?["seed"] is String { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let drawSeconds = Date().timeIntervalSince(startsAt)
+            published.store(true, ordering: .relaxed)
+            let duringDraw = try await during
+            let afterDraw = try await load.run(concurrency: settings.concurrency, duration: settings.duration) { polls[$0 % polls.count] }
+            let healthAfter = try await load.run(concurrency: settings.concurrency, duration: settings.duration) { _ in health }
+            let peak = server.peakResidentBytes
+
+            let drawn = try await database.int("SELECT draw_entries FROM rooms WHERE performance_id = \(big)")
+            let baseline = ("GET /health req/s", (healthBefore.perSecond + healthAfter.perSecond) / 2)
+            figure("room draw", "entries drawn in the big room", Double(drawn), "entries", target: "\(bigCount)", met: drawn == bigCount)
+            figure("room draw", "joins/s, other rooms", smallJoins.perSecond, "joins/s")
+            figure("room draw", "draw, start to published", drawSeconds, "s", baseline: ("its joins took s", bigJoins.elapsed.seconds),
+                   target: "< 0.2 × joins", met: drawSeconds < 0.2 * bigJoins.elapsed.seconds)
+            figure("room draw", "polls/s during the draw", duringDraw.perSecond, "req/s", baseline: baseline,
+                   target: "≥ 0.8 × health", met: duringDraw.perSecond >= 0.8 * baseline.1)
+            figure("room draw", "polls/s after the draw", afterDraw.perSecond, "req/s", baseline: baseline,
+                   target: "≥ 0.8 × health", met: afterDraw.perSecond >= 0.8 * baseline.1)
+            latencies("room draw", "poll during the draw", duringDraw)
+            let failed = duringDraw.requests - duringDraw.count(200) + afterDraw.requests - afterDraw.count(200)
+            figure("room draw", "polls not 200", Double(failed), "responses", target: "0", met: failed == 0)
+            figure("room draw", "peak RSS", Double(peak) / 1_048_576, "MB", target: "< 250 MB", met: peak < 250 * 1_048_576)
         }
     }
 }

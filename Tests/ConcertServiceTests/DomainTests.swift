@@ -154,9 +154,21 @@ import Testing
 @Suite struct QueueRuleTests {
     let now = Date(timeIntervalSince1970: 1_000_000)
 
+    /// An entry of room 1 (or `room`) as the database would hand it over.
+    func entry(_ seq: Int64, user: Int64, room: Int64 = 1, place: Int64? = nil, until: Date? = nil) -> QueueEntry {
+        QueueEntry(seq: seq, performanceID: room, userID: user, place: place ?? seq, seenAt: now, activeUntil: until)
+    }
+
+    /// A board whose room 1 is drawn, with no entry from the draw.
+    func drawnBoard() -> QueueBoard {
+        var board = QueueBoard()
+        board.markDrawn(1)
+        return board
+    }
+
     @Test func waitingLineCountsPositionsInOrder() {
         var line = WaitingLine()
-        for seq: Int64 in [1, 2, 3, 5, 4] { line.insert(seq, user: seq * 10) }
+        for seq: Int64 in [1, 2, 3, 5, 4] { line.insert(WaitingLine.Entry(place: seq, seq: seq, user: seq * 10)) }
         #expect(line.position(of: 4) == 4)
         line.remove(1)
         line.remove(3)
@@ -169,67 +181,112 @@ import Testing
     }
 
     @Test func anAdmissionWatermarkActivatesEveryoneWaitingUpToIt() {
-        var board = QueueBoard()
-        for seq: Int64 in 1...5 { board.joined(user: 100 + seq, seq: seq) }
+        var board = drawnBoard()
+        for seq: Int64 in 1...5 { board.joined(entry(seq, user: 100 + seq)) }
         board.heard(through: 5)
         let until = now.addingTimeInterval(60)
-        board.admitted(through: 3, until: until)
-        #expect(board.status(user: 102, seq: 2, at: now) == .active(until: until))
-        #expect(board.status(user: 105, seq: 5, at: now) == .waiting(position: 2))
-        #expect(board.activeCount == 3)
+        board.admitted(in: 1, through: 3, until: until)
+        #expect(board.status(room: 1, user: 102, seq: 2, at: now) == .active(until: until))
+        #expect(board.status(room: 1, user: 105, seq: 5, at: now) == .waiting(position: 2))
+        #expect(board.activeCount(in: 1) == 3)
         board.removeTimedOut(at: until)
-        #expect(board.activeCount == 0)
-        #expect(board.status(user: 102, seq: 2, at: now) == .gone(.expired))
+        #expect(board.activeCount(in: 1) == 0)
+        #expect(board.status(room: 1, user: 102, seq: 2, at: now) == .gone(.expired))
     }
 
     @Test func aJoinOnAnotherInstanceWaitsAtTheBackUntilThisBoardHearsOfIt() {
-        var board = QueueBoard()
-        board.joined(user: 1, seq: 1)
+        var board = drawnBoard()
+        board.joined(entry(1, user: 1))
         board.heard(through: 2)
         // seq 2 was handed out and is gone (spent elsewhere); seq 3 is too new to be known yet.
-        #expect(board.status(user: 2, seq: 2, at: now) == .gone(.expired))
-        #expect(board.status(user: 3, seq: 3, at: now) == .waiting(position: 2))
+        #expect(board.status(room: 1, user: 2, seq: 2, at: now) == .gone(.expired))
+        #expect(board.status(room: 1, user: 3, seq: 3, at: now) == .waiting(position: 2))
         // A user known here by an older entry re-joined elsewhere.
-        #expect(board.status(user: 1, seq: 4, at: now) == .waiting(position: 2))
+        #expect(board.status(room: 1, user: 1, seq: 4, at: now) == .waiting(position: 2))
     }
 
     @Test func rejoiningGoesToTheBackAndKillsTheOldToken() {
-        var board = QueueBoard()
-        board.joined(user: 1, seq: 1)
-        board.joined(user: 2, seq: 2)
-        board.joined(user: 1, seq: 3)
-        #expect(board.status(user: 1, seq: 1, at: now) == .gone(.replaced))
-        #expect(board.status(user: 2, seq: 2, at: now) == .waiting(position: 1))
-        #expect(board.status(user: 1, seq: 3, at: now) == .waiting(position: 2))
+        var board = drawnBoard()
+        board.joined(entry(1, user: 1))
+        board.joined(entry(2, user: 2))
+        board.joined(entry(3, user: 1))
+        #expect(board.status(room: 1, user: 1, seq: 1, at: now) == .gone(.replaced))
+        #expect(board.status(room: 1, user: 2, seq: 2, at: now) == .waiting(position: 1))
+        #expect(board.status(room: 1, user: 1, seq: 3, at: now) == .waiting(position: 2))
     }
 
     @Test func admissionBeforeTheJoinEventStillEndsActive() {
-        var board = QueueBoard()
-        board.admitted(user: 1, seq: 1, until: now.addingTimeInterval(60))
-        board.joined(user: 1, seq: 1)
-        #expect(board.status(user: 1, seq: 1, at: now) == .active(until: now.addingTimeInterval(60)))
-        #expect(board.waitingCount == 0)
-        #expect(board.status(user: 1, seq: 1, at: now.addingTimeInterval(61)) == .gone(.expired))
-        board.ended(user: 1, seq: 1, because: .used)
-        #expect(board.activeCount == 0)
+        var board = drawnBoard()
+        let until = now.addingTimeInterval(60)
+        board.apply(entry(1, user: 1, until: until))
+        board.joined(entry(1, user: 1))
+        #expect(board.status(room: 1, user: 1, seq: 1, at: now) == .active(until: until))
+        #expect(board.waitingCount(in: 1) == 0)
+        #expect(board.status(room: 1, user: 1, seq: 1, at: now.addingTimeInterval(61)) == .gone(.expired))
+        board.ended(room: 1, user: 1, seq: 1, because: .used)
+        #expect(board.activeCount(in: 1) == 0)
     }
 
     @Test func anEndedEntrySaysWhyItEnded() {
-        var board = QueueBoard()
+        var board = drawnBoard()
         let until = now.addingTimeInterval(60)
-        board.admitted(user: 1, seq: 1, until: until)
-        board.admitted(user: 2, seq: 2, until: until)
-        board.joined(user: 3, seq: 3)
+        board.apply(entry(1, user: 1, until: until))
+        board.apply(entry(2, user: 2, until: until))
+        board.joined(entry(3, user: 3))
         board.heard(through: 3)
-        board.ended(user: 1, seq: 1, because: .used)
-        board.joined(user: 3, seq: 4)
+        board.ended(room: 1, user: 1, seq: 1, because: .used)
+        board.joined(entry(4, user: 3))
         board.removeTimedOut(at: until)
-        #expect(board.status(user: 1, seq: 1, at: now) == .gone(.used))
-        #expect(board.status(user: 2, seq: 2, at: now) == .gone(.expired))
-        #expect(board.status(user: 3, seq: 3, at: now) == .gone(.replaced))
+        var abandoned = entry(6, user: 6)
+        abandoned.abandoned = true
+        board.apply(abandoned)
+        #expect(board.status(room: 1, user: 1, seq: 1, at: now) == .gone(.used))
+        #expect(board.status(room: 1, user: 2, seq: 2, at: now) == .gone(.expired))
+        #expect(board.status(room: 1, user: 3, seq: 3, at: now) == .gone(.replaced))
+        #expect(board.status(room: 1, user: 6, seq: 6, at: now) == .gone(.abandoned))
         // Used, then joined again: the old token still says it was used, not replaced.
-        board.joined(user: 1, seq: 5)
-        #expect(board.status(user: 1, seq: 1, at: now) == .gone(.used))
+        board.joined(entry(5, user: 1))
+        #expect(board.status(room: 1, user: 1, seq: 1, at: now) == .gone(.used))
+    }
+
+    @Test func roomsKeepTheirOwnLinesAndAUserMayWaitInSeveral() {
+        var board = QueueBoard()
+        board.markDrawn(1)
+        board.markDrawn(2)
+        board.joined(entry(1, user: 7, room: 1))
+        board.joined(entry(2, user: 8, room: 2))
+        board.joined(entry(3, user: 7, room: 2))
+        #expect(board.status(room: 1, user: 7, seq: 1, at: now) == .waiting(position: 1))
+        #expect(board.status(room: 2, user: 8, seq: 2, at: now) == .waiting(position: 1))
+        #expect(board.status(room: 2, user: 7, seq: 3, at: now) == .waiting(position: 2))
+        board.admitted(in: 2, through: 3, until: now.addingTimeInterval(60))
+        #expect(board.status(room: 1, user: 7, seq: 1, at: now) == .waiting(position: 1), "another room's round admits nobody here")
+        #expect(board.activeCount(in: 2) == 2)
+    }
+
+    @Test func beforeTheDrawNobodyHasAPositionAndTheDrawOrdersTheLine() {
+        var board = QueueBoard()
+        for seq: Int64 in 1...4 { board.joined(entry(seq, user: seq)) }
+        #expect(board.status(room: 1, user: 2, seq: 2, at: now) == .prequeue)
+        // The draw placed 3, 1, 4 (places -3...-1); 2 joined too late for it and keeps its seq.
+        board.drawn(1, places: [3: -3, 1: -2, 4: -1])
+        board.joined(entry(4, user: 4, place: -1))  // heard of again: changes nothing
+        #expect([3, 1, 4, 2].map { board.status(room: 1, user: $0, seq: $0, at: now) } == (1...4).map { .waiting(position: $0) })
+        board.joined(entry(9, user: 9))
+        #expect(board.status(room: 1, user: 9, seq: 9, at: now) == .waiting(position: 5))
+        board.admitted(in: 1, through: -2, until: now.addingTimeInterval(60))
+        #expect(board.status(room: 1, user: 4, seq: 4, at: now) == .waiting(position: 1))
+        #expect(board.status(room: 1, user: 1, seq: 1, at: now) == .active(until: now.addingTimeInterval(60)))
+    }
+
+    @Test func aPollIsReportedSeenAtMostOncePerInterval() {
+        var board = drawnBoard()
+        board.joined(entry(1, user: 1))
+        let reports = [10, 30, 40, 61].map { board.seen(room: 1, seq: 1, at: now.addingTimeInterval($0), every: 30) }
+        // The join itself was a sighting; then once per 30 s.
+        #expect(reports == [false, true, false, true])
+        let unknown = board.seen(room: 1, seq: 99, at: now, every: 30)
+        #expect(!unknown, "an entry not waiting here")
     }
 
     @Test func theEstimatedWaitFollowsTheSlotsUnderACap() {
@@ -267,14 +324,15 @@ import Testing
 
     @Test func queueTokensResistForgery() {
         let codec = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: "a"))
-        let token = codec.encode(QueueTicket(userID: 42, seq: 7))
-        #expect(codec.decode(token) == QueueTicket(userID: 42, seq: 7))
-        let large = QueueTicket(userID: .max, seq: 1 << 40 | 0xFF)
+        let ticket = QueueTicket(userID: 42, performanceID: 3, seq: 7, entryID: "00ff" + String(repeating: "a1", count: 14))
+        let token = codec.encode(ticket)
+        #expect(codec.decode(token) == ticket)
+        let large = QueueTicket(userID: .max, performanceID: .max, seq: 1 << 40 | 0xFF, entryID: FairDraw.newEntryID())
         #expect(codec.decode(codec.encode(large)) == large)
         #expect(codec.decode(token.dropLast(2)) == nil)
         let other = QueueTokenCodec(secret: QueueTokenCodec.derivedSecret(fromCredentialSecret: "b"))
         #expect(other.decode(token) == nil)
-        let forgedPayload = Base64URL.encode(Data(repeating: 1, count: 16)) + "." + token.split(separator: ".")[1]
+        let forgedPayload = Base64URL.encode(Data(repeating: 1, count: 40)) + "." + token.split(separator: ".")[1]
         #expect(codec.decode(forgedPayload) == nil)
         #expect(codec.decode(token + ".") == nil)
         #expect(codec.decode("." + token) == nil)
@@ -284,9 +342,9 @@ import Testing
 }
 
 /// The admission round's decisions between its statements, without a database (both backends
-/// run it for real in the queue, shared-database and flash-sale tests).
+/// run it for real in the queue, room, shared-database and flash-sale tests).
 @Suite struct AdmissionRoundTests {
-    let policy = AdmissionPolicy(tick: .milliseconds(100), admitPerTick: 5, maxActive: 3, activeDuration: .seconds(60))
+    let defaults = AdmissionPolicy(tick: .milliseconds(100), admitPerTick: 5, maxActive: 3, activeDuration: .seconds(60))
     let lease = AdmitterLease(holder: "a", duration: .seconds(1))
 
     func statement(_ step: AdmissionRound.Step) -> AdmissionRound.Statement? {
@@ -297,31 +355,65 @@ import Testing
         if case .done(let outcome) = step { return outcome } else { return nil }
     }
 
+    /// A due room's row: drawn, 5 per tick, at most 3 active, one active per seat.
+    func room(_ id: Int64, undrawn: Bool = false, paused: Bool = false, active: Int64, seats: Int64) -> [Int64?] {
+        [id, undrawn ? 1 : 0, paused ? 1 : 0, 5, 100, 3, 60, 1000, 120, active, seats]
+    }
+
+    /// A round taken as far as the rows of its due rooms.
+    func round(rooms: [[Int64?]]) -> (AdmissionRound, AdmissionRound.Step) {
+        var round = AdmissionRound(now: Date(millis: 1_000_000), defaults: defaults, lease: lease)
+        _ = round.next(nil)
+        #expect(statement(round.next([[1]]))?.sql.hasPrefix("DELETE") == true)
+        #expect(statement(round.next([]))?.arguments.prefix(4) == [.integer(5), .integer(100), .integer(3), .integer(60)])
+        let step = round.next(rooms)
+        return (round, step)
+    }
+
     @Test func anotherInstancesLeaseEndsTheRound() {
-        var round = AdmissionRound(now: Date(millis: 1_000), policy: policy, lease: lease)
+        var round = AdmissionRound(now: Date(millis: 1_000), defaults: defaults, lease: lease)
         let renew = statement(round.next(nil))
         #expect(renew?.arguments == [.text("a"), .integer(2_000), .integer(1_000)])
         #expect(outcome(round.next([])) == .notAdmitter)
     }
 
-    @Test func theCapLeavesNoSlotAndNothingIsWritten() {
-        var round = AdmissionRound(now: Date(millis: 1_000), policy: policy, lease: lease)
-        _ = round.next(nil)
-        #expect(statement(round.next([[1]]))?.sql.hasPrefix("DELETE") == true)
-        #expect(statement(round.next([]))?.sql.hasPrefix("SELECT COUNT") == true)
-        #expect(outcome(round.next([[3]])) == .admitted(count: 0))
+    @Test func theCapsLeaveNoSlotAndNothingIsWritten() {
+        // Three active is the room's cap; one seat left caps it at one.
+        let (_, step) = round(rooms: [room(1, active: 3, seats: 100)])
+        #expect(outcome(step) == .admitted(count: 0, drawn: 0))
+        let (_, seatsStep) = round(rooms: [room(1, active: 1, seats: 1), room(2, paused: true, active: 0, seats: 100)])
+        #expect(outcome(seatsStep) == .admitted(count: 0, drawn: 0))
     }
 
-    @Test func admitsUpToTheWatermarkAndRecordsIt() {
-        var round = AdmissionRound(now: Date(millis: 1_000), policy: policy, lease: lease)
-        _ = round.next(nil)
-        _ = round.next([[1]])
-        _ = round.next([])
-        #expect(statement(round.next([[1]]))?.arguments == [.integer(2)], "3 may be active and 1 is: 2 slots")
-        #expect(statement(round.next([[42]]))?.arguments == [.integer(61_000), .integer(42)])
-        let record = statement(round.next([[41], [42]]))
-        #expect(record?.arguments == [.integer(42), .integer(61_000), .integer(2), .text("a"), .integer(1_000)])
-        #expect(record?.numberedSQL.contains("VALUES ($1, $2, $3, $4, $5)") == true)
-        #expect(outcome(round.next([])) == .admitted(count: 2))
+    @Test func admitsUpToTheWatermarkPassingOverTheAbandoned() throws {
+        var (round, step) = round(rooms: [room(7, active: 1, seats: 100)])
+        let scan = try #require(statement(step))
+        #expect(scan.arguments == [.integer(1_000_000 - 120_000), .integer(7), .integer(Int64(2 + AdmissionRound.passOverLimit))])
+        // Places -5 (stale), -4, -3 (stale), -2: two slots go to -4 and -2, passing over -5 and -3.
+        let record = statement(round.next([[-5, 1], [-4, 0], [-3, 1], [-2, 0], [-1, 0]]))
+        #expect(record?.arguments == [.integer(7), .integer(-2), .integer(1_060_000), .integer(2), .text("a"), .integer(1_000_000)])
+        #expect(record?.numberedSQL.contains("VALUES ($1, $2, $3, 0, $4, $5, $6)") == true)
+        let passOver = statement(round.next([[31]]))
+        #expect(passOver?.arguments == [.integer(31), .integer(7), .integer(-2), .integer(1_000_000 - 120_000)])
+        #expect(statement(round.next([]))?.arguments == [.integer(1_060_000), .integer(7), .integer(-2)])
+        #expect(statement(round.next([[4], [2]]))?.arguments == [.integer(2), .integer(31)])
+        #expect(statement(round.next([]))?.arguments == [.integer(1_000_100), .integer(2), .integer(7)])
+        #expect(outcome(round.next([])) == .admitted(count: 2, drawn: 0))
+    }
+
+    @Test func aRoomWhoseSaleStartedIsDrawnOnceThenAdmits() throws {
+        var (round, step) = round(rooms: [room(4, undrawn: true, active: 0, seats: 10)])
+        let lock = try #require(statement(step))
+        #expect(lock.sql.contains("drawn_at IS NULL"), "a room already drawn is not drawn again")
+        #expect(lock.arguments == [.integer(1_000_000), .text("a"), .integer(4), .integer(4)])
+        #expect(statement(round.next([[90]]))?.arguments == [.integer(4), .integer(90)], "the draw takes the entries up to seq 90")
+        #expect(statement(round.next([]))?.sql.contains("draw_entries") == true)
+        #expect(statement(round.next([[3, 90]]))?.arguments == [.integer(3), .integer(4), .integer(90)], "places -3 to -1")
+        #expect(statement(round.next([]))?.sql.contains("ORDER BY place") == true, "then the room admits")
+    }
+
+    @Test func aDrawFoundDoneGoesStraightToAdmission() throws {
+        var (round, _) = round(rooms: [room(4, undrawn: true, active: 0, seats: 10)])
+        #expect(statement(round.next([]))?.sql.contains("ORDER BY place") == true)
     }
 }

@@ -36,8 +36,8 @@ import Testing
         }
         try await service.run { api in
             let schedule = try await api.createSchedule()
-            _ = try await api.admittedToken(user: 1)
-            let waiting = try #require(try await api.request(.post, "/v1/queue/tokens", user: 2).string("token"))
+            _ = try await api.admittedToken(user: 1, schedule: schedule)
+            let waiting = try #require(try await api.join(user: 2, performance: try await service.performance(ofSchedule: schedule)).string("token"))
             #expect(try await api.charge(user: 3, amount: 100).status == .created)
 
             proxy.set(.refusing)
@@ -336,16 +336,18 @@ import Testing
             $0.rateLimits.anonymousPerMinute = 2
         }
         try await service.run { api in
+            // Not waiting for the draw: that would spend the anonymous allowance on room views.
+            let performance = try await api.createPerformance(sale: "{}")
             for _ in 0..<3 { #expect(try await api.charge(user: 1, amount: 10).status == .created) }
             let limited = try await api.charge(user: 1, amount: 10)
             #expect(limited.status == .tooManyRequests)
             #expect(limited.errorCode == "TOO_MANY_REQUESTS")
             #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
-            #expect(try await api.request(.post, "/v1/queue/tokens", user: 1).status == .tooManyRequests, "joins share the allowance")
+            #expect(try await api.join(user: 1, performance: performance).status == .tooManyRequests, "joins share the allowance")
             #expect(try await api.request(.get, "/v1/wallet", user: 1).int("balance") == 30, "the refused charge changed nothing")
             #expect(try await api.charge(user: 2, amount: 10).status == .created, "another user has their own")
 
-            let token = try #require(try await api.request(.post, "/v1/queue/tokens", user: 3).string("token"))
+            let token = try #require(try await api.join(user: 3, performance: performance).string("token"))
             for _ in 0..<2 { #expect(try await api.request(.get, "/v1/queue/tokens/current", queueToken: token).status == .ok) }
             #expect(try await api.request(.get, "/v1/queue/tokens/current", queueToken: token).status == .tooManyRequests)
 
@@ -409,19 +411,20 @@ import Testing
                 #expect(reply.errorCode == "QUEUE_TOKEN_EXPIRED")
                 return (reply.json["error"] as? [String: Any])?["reason"] as? String
             }
-            let old = try #require(try await api.request(.post, "/v1/queue/tokens", user: 1).string("token"))
-            _ = try await api.admittedToken(user: 1)
+            let schedule = try await api.createSchedule()
+            let performance = try await service.performance(ofSchedule: schedule)
+            let old = try #require(try await api.join(user: 1, performance: performance).string("token"))
+            _ = try await api.admittedToken(user: 1, performance: performance)
             #expect(try await reason(old) == "replaced")
 
-            let schedule = try await api.createSchedule()
-            let used = try await api.admittedToken(user: 2)
+            let used = try await api.admittedToken(user: 2, performance: performance)
             #expect(try await api.hold(user: 2, schedule: schedule, seats: [1], queueToken: used).status == .created)
             #expect(try await reason(used) == "used")
             let again = try await api.hold(user: 2, schedule: schedule, seats: [2], queueToken: used)
             #expect((again.json["error"] as? [String: Any])?["reason"] as? String == "used")
 
             // Past its active window, on the service's clock.
-            let active = try await api.admittedToken(user: 3)
+            let active = try await api.admittedToken(user: 3, performance: performance)
             #expect {
                 try service.system.queue.poll(token: active, now: Date().addingTimeInterval(7200))
             } throws: { error in
@@ -438,8 +441,9 @@ import Testing
             $0.activeDuration = .seconds(300)
         }
         try await service.run { api in
-            _ = try await api.admittedToken(user: 1)
-            let second = try #require(try await api.request(.post, "/v1/queue/tokens", user: 2).string("token"))
+            let performance = try await api.createPerformance()
+            _ = try await api.admittedToken(user: 1, performance: performance)
+            let second = try #require(try await api.join(user: 2, performance: performance).string("token"))
             // The only slot is taken for about 300 s more, so position 1 waits about that long.
             #expect(try await eventually(within: .seconds(30)) {
                 let poll = try await api.request(.get, "/v1/queue/tokens/current", queueToken: second)

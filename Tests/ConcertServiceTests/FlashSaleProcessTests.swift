@@ -35,6 +35,8 @@ extension ServerProcessTests {
                 try await killTheAdmitterAndKeepAdmitting(client, servers, database)
             } catch {
                 servers.printLogs()
+                await servers.stop()
+                try await client.shutdown()
                 throw error
             }
             await servers.stop()
@@ -44,10 +46,11 @@ extension ServerProcessTests {
         }
 
         private func sellOut(_ client: SaleClient, _ database: TestDatabase) async throws {
-            let schedule = try await client.createSchedule(seats: 150, price: 100)
+            let target = try await client.createSchedule(seats: 150, price: 100)
+            let schedule = target.schedule
             let users = Array(Int64(100_000)..<100_500)
             let outcomes = try await withThrowingTaskGroup(of: Purchase.self) { group in
-                for user in users { group.addTask { try await client.buy(user: user, schedule: schedule) } }
+                for user in users { group.addTask { try await client.buy(user: user, target) } }
                 return try await group.reduce(into: [Purchase]()) { $0.append($1) }
             }
 
@@ -86,6 +89,8 @@ extension ServerProcessTests {
         }
 
         private func killTheAdmitterAndKeepAdmitting(_ client: SaleClient, _ servers: ServerProcesses, _ database: TestDatabase) async throws {
+            // The first sale is sold out, so its room takes no more joins: another sale's room.
+            let next = try await client.createSchedule(seats: 10, price: 100)
             let admitter = try #require(try await database.string("SELECT holder FROM admitter_lease"))
             let killed = try #require(servers.instanceIDs.firstIndex(of: admitter))
             let killedAt = Date().millis
@@ -94,7 +99,7 @@ extension ServerProcessTests {
 
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for user in Int64(200_000)..<200_030 {
-                    group.addTask { _ = try await client.admittedToken(user: user, instances: survivors) }
+                    group.addTask { _ = try await client.admittedToken(user: user, performance: next.performance, instances: survivors) }
                 }
                 try await group.waitForAll()
             }
@@ -105,6 +110,12 @@ extension ServerProcessTests {
             print("SIGKILL \(admitter): \(holder ?? "nobody") admitted the next round \(takeover) ms later")
         }
     }
+}
+
+/// A schedule on sale and its performance, whose room a buyer joins.
+struct SaleTarget: Sendable {
+    var performance: Int
+    var schedule: Int
 }
 
 /// One user's purchase as the client saw it.
@@ -155,37 +166,42 @@ final class SaleClient: Sendable {
         return token
     }
 
-    func createSchedule(seats: Int, price: Int) async throws -> Int {
+    /// A performance whose room opens now, without the cap of active users by seats (these tests
+    /// admit every user), and one schedule of it on sale now.
+    func createSchedule(seats: Int, price: Int) async throws -> SaleTarget {
         let performance = try await send(
             .post, "/v1/admin/performances", user: 1, admin: true,
-            body: #"{"title": "Flash Sale", "performer": "Everyone", "description": "d"}"#)
+            body: #"{"title": "Flash Sale", "performer": "Everyone", "description": "d", "sale": {"active_per_seat": 0}}"#)
         let id = try #require(performance.int("id"))
         let schedule = try await send(
             .post, "/v1/admin/performances/\(id)/schedules", user: 1, admin: true,
             body: scheduleOnSaleNow(seats: [("R", seats, price)], startsIn: 86400))
-        return try #require(schedule.int("id"))
+        return SaleTarget(performance: id, schedule: try #require(schedule.int("id")))
     }
 
-    /// Joins on a random instance and polls random instances until admitted.
-    func admittedToken(user: Int64, instances: [Int]? = nil) async throws -> String {
+    /// Joins the performance's room on a random instance and polls random instances until admitted.
+    func admittedToken(user: Int64, performance: Int, instances: [Int]? = nil) async throws -> String {
         let pick = { instances?.randomElement() }
-        let joined = try await send(.post, "/v1/queue/tokens", user: user, instance: pick())
+        let joined = try await send(.post, "/v1/queue/tokens", user: user, body: #"{"performance_id": \#(performance)}"#, instance: pick())
         let token = try #require(joined.string("token"), "join answered \(joined.status)")
+        var last = ""
         for _ in 0..<600 {
             let poll = try await send(.get, "/v1/queue/tokens/current", queueToken: token, instance: pick())
             if poll.string("status") == "active" { return token }
+            last = String(decoding: poll.body, as: UTF8.self)
             #expect(poll.status == .ok, "poll answered \(poll.status) \(poll.errorCode ?? "")")
             try await Task.sleep(for: .milliseconds(Int.random(in: 50...150)))
         }
-        Issue.record("user \(user) was never admitted")
+        Issue.record("user \(user) was never admitted: \(last)")
         return token
     }
 
     /// Charges 1,000, queues, then holds 1 or 2 seats that the seat map shows free and pays.
-    func buy(user: Int64, schedule: Int) async throws -> Purchase {
+    func buy(user: Int64, _ target: SaleTarget) async throws -> Purchase {
+        let schedule = target.schedule
         #expect(try await send(.post, "/v1/wallet/charges", user: user, body: #"{"amount": 1000}"#).status == .created)
         var purchase = Purchase(user: user, expectedBalance: 1000)
-        let token = try await admittedToken(user: user)
+        let token = try await admittedToken(user: user, performance: target.performance)
         for _ in 0..<10 {
             let map = try await send(.get, "/v1/schedules/\(schedule)/seats", user: user, queueToken: token)
             let free = (map.json["seats"] as? [[String: Any]] ?? []).filter { $0["status"] as? String == "available" }

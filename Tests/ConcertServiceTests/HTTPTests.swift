@@ -17,19 +17,25 @@ import Testing
             $0.activeDuration = .seconds(3600)
         }
         try await service.run { api in
-            _ = try await api.admittedToken(user: 1)
-            let first = try await api.request(.post, "/v1/queue/tokens", user: 7)
+            let performance = try await api.createPerformance()
+            _ = try await api.admittedToken(user: 1, performance: performance)
+            let first = try await api.join(user: 7, performance: performance)
             #expect(first.status == .created)
             #expect(first.string("status") == "waiting")
             #expect(first.int("position") == 1)
+            #expect(first.int("performance_id") == performance)
+            #expect(FairDraw.isEntryID(first.string("entry_id") ?? ""))
+            #expect(first.string("draw_at") != nil)
             #expect(first.json["active_until"] is NSNull)
-            _ = try await api.request(.post, "/v1/queue/tokens", user: 8)
-            let again = try await api.request(.post, "/v1/queue/tokens", user: 7)
+            _ = try await api.join(user: 8, performance: performance)
+            let again = try await api.join(user: 7, performance: performance)
+            #expect(again.string("entry_id") != first.string("entry_id"), "a new join is a new entry")
             #expect(again.int("position") == 2)
             #expect(again.int("waiting_total") == 2)
             let old = try await api.request(.get, "/v1/queue/tokens/current", queueToken: first.string("token"))
             #expect(old.status == .gone)
             #expect(old.errorCode == "QUEUE_TOKEN_EXPIRED")
+            #expect((old.json["error"] as? [String: Any])?["reason"] as? String == "replaced")
             let poll = try await api.request(.get, "/v1/queue/tokens/current", queueToken: again.string("token"))
             #expect(poll.status == .ok)
             #expect(poll.int("position") == 2)
@@ -58,11 +64,12 @@ import Testing
         }
         try await service.run { api in
             let schedule = try await api.createSchedule()
-            let first = try await api.admittedToken(user: 10)
+            let first = try await api.admittedToken(user: 10, schedule: schedule)
             let active = try await api.request(.get, "/v1/queue/tokens/current", queueToken: first)
             #expect(active.int("position") == 0)
             #expect(active.string("active_until") != nil)
-            let second = try #require(try await api.request(.post, "/v1/queue/tokens", user: 11).string("token"))
+            let performance = try await service.performance(ofSchedule: schedule)
+            let second = try #require(try await api.join(user: 11, performance: performance).string("token"))
             // A board that has not read the database for a while answers 503 rather than
             // "waiting" (a machine this busy with other tests can delay its ticks): ask again.
             var refused = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 11, queueToken: second)
@@ -85,8 +92,9 @@ import Testing
         let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("VIP", 2, 5000), ("R", 3, 1000)])
-            let token = try await api.admittedToken(user: 5)
-            let list = try await api.request(.get, "/v1/performances", user: 5, queueToken: token)
+            let token = try await api.admittedToken(user: 5, schedule: schedule)
+            // The listing and a performance's page need neither a credential nor a queue token.
+            let list = try await api.request(.get, "/v1/performances")
             #expect(list.status == .ok)
             let performances = try #require(list.json["performances"] as? [[String: Any]])
             #expect(performances.count == 1)
@@ -95,8 +103,8 @@ import Testing
             #expect(schedules.first?["reservable"] as? Bool == true)
 
             let id = try #require(performances[0]["id"] as? Int)
-            #expect(try await api.request(.get, "/v1/performances/\(id)", user: 5, queueToken: token).string("title") == "Test Show")
-            #expect(try await api.request(.get, "/v1/performances/999", user: 5, queueToken: token).errorCode == "PERFORMANCE_NOT_FOUND")
+            #expect(try await api.request(.get, "/v1/performances/\(id)").string("title") == "Test Show")
+            #expect(try await api.request(.get, "/v1/performances/999").errorCode == "PERFORMANCE_NOT_FOUND")
 
             let map = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 5, queueToken: token)
             let seats = try #require(map.json["seats"] as? [[String: Any]])
@@ -115,7 +123,7 @@ import Testing
                 #expect(refused.status == .badRequest)
                 #expect(refused.errorMessage?.contains("from: expected an RFC 3339 date-time with an offset") == true)
             }
-            #expect(try await api.request(.get, "/v1/performances", user: 5).errorCode == "QUEUE_TOKEN_MISSING")
+            #expect(try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 5).errorCode == "QUEUE_TOKEN_MISSING")
         }
     }
 
@@ -150,7 +158,7 @@ import Testing
         let service = try await TestService(backend)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("VIP", 4, 5000)])
-            let token = try await api.admittedToken(user: 20)
+            let token = try await api.admittedToken(user: 20, schedule: schedule)
             let held = try await api.hold(user: 20, schedule: schedule, seats: [2, 1], queueToken: token)
             #expect(held.status == .created)
             #expect(held.json["seat_numbers"] as? [Int] == [1, 2])
@@ -193,7 +201,7 @@ import Testing
         let service = try await TestService(backend) { $0.maxSeatsPerHold = 2 }
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 5, 100)])
-            let token = try await api.admittedToken(user: 30)
+            let token = try await api.admittedToken(user: 30, schedule: schedule)
             func hold(_ body: String) async throws -> Reply {
                 try await api.request(.post, "/v1/reservations", user: 30, queueToken: token, body: body)
             }
@@ -408,7 +416,7 @@ import Testing
         try await service.run { api in
             #expect(try await api.request(.get, "/health").string("status") == "ok")
             #expect(try await api.request(.get, "/ready").string("status") == "ready")
-            _ = try await api.request(.post, "/v1/queue/tokens", user: 1)
+            _ = try await api.join(user: 1, performance: try await api.createPerformance())
             let metrics = try await api.request(.get, "/metrics")
             let text = String(decoding: metrics.body, as: UTF8.self)
             #expect(text.contains("hb_requests"))

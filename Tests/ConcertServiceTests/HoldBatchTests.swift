@@ -10,11 +10,11 @@ import Testing
 /// (`HoldStatements.HoldBatch`) that leaves what it cannot decide to the transaction; on
 /// SQLite one transaction, with a savepoint for a hold that needs one.
 @Suite struct HoldBatchTests {
-    /// Admits `users`; answers their queue entries' seqs.
-    static func admit(_ users: ClosedRange<Int64>, _ service: TestService, _ api: TestDriver) async throws -> [Int64: Int64] {
+    /// Admits `users` to the room of `schedule`; answers their queue entries' seqs.
+    static func admit(_ users: ClosedRange<Int64>, to schedule: Int, _ service: TestService, _ api: TestDriver) async throws -> [Int64: Int64] {
         var seqs: [Int64: Int64] = [:]
         for user in users {
-            _ = try await api.admittedToken(user: user)
+            _ = try await api.admittedToken(user: user, schedule: schedule)
             seqs[user] = Int64(try #require(try await service.database.int("SELECT seq FROM queue_entries WHERE user_id = \(user)")))
         }
         return seqs
@@ -37,7 +37,7 @@ import Testing
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             // User 5101 holds seat 2 the usual way; users 5102 to 5105 are admitted.
             #expect(try await api.hold(user: 5101, schedule: schedule, seats: [2]).status == .created)
-            let seqs = try await Self.admit(Int64(5102)...5105, service, api)
+            let seqs = try await Self.admit(Int64(5102)...5105, to: schedule, service, api)
             func quick(_ user: Int64, _ seats: [Int], seq: Int64? = nil) throws -> PendingHold {
                 try Self.pendingHold(user: user, seats: seats, of: schedule, queueSeq: seq ?? seqs[user]!)
             }
@@ -86,7 +86,7 @@ import Testing
             let storage = try #require(service.system.storage as? PostgresStorage)
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             let heldID = try #require(try await api.hold(user: 5201, schedule: schedule, seats: [1]).int("id"))
-            let seqs = try await Self.admit(Int64(5202)...5203, service, api)
+            let seqs = try await Self.admit(Int64(5202)...5203, to: schedule, service, api)
             let batch = try [(Int64(5202), [8, 9]), (5203, [10])].map { user, seats in
                 try Self.pendingHold(user: user, seats: seats, of: schedule, queueSeq: seqs[user]!)
             }
@@ -127,7 +127,7 @@ import Testing
         try await TestService.withSQLite { service, api, storage in
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5301, schedule: schedule, seats: [2]).status == .created)
-            let seqs = try await Self.admit(Int64(5302)...5305, service, api)
+            let seqs = try await Self.admit(Int64(5302)...5305, to: schedule, service, api)
             // 5305 wants seat 1, which 5302 takes earlier in the same batch.
             let batch = try [(5302, [1]), (5303, [3, 2]), (5304, [4, 5]), (5305, [6, 1])].map { user, seats in
                 try Self.pendingHold(user: Int64(user), seats: seats, of: schedule, queueSeq: seqs[Int64(user)]!)
@@ -153,7 +153,7 @@ import Testing
         try await TestService.withSQLite { service, api, storage in
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             #expect(try await api.hold(user: 5501, schedule: schedule, seats: [2]).status == .created)
-            let seqs = try await Self.admit(Int64(5502)...5502, service, api)
+            let seqs = try await Self.admit(Int64(5502)...5502, to: schedule, service, api)
             let batch = try [
                 Self.pendingHold(user: 5502, seats: [2], of: schedule, queueSeq: 999_999),  // not the user's entry, and a taken seat
                 Self.pendingHold(user: 5502, seats: [3], of: schedule, queueSeq: seqs[5502]!),
@@ -170,7 +170,7 @@ import Testing
         try await TestService.withSQLite { service, api, storage in
             let broken = try await api.createSchedule(seats: [("R", 10, 100)])
             let sound = try await api.createSchedule(seats: [("R", 10, 100)])
-            let seqs = try await Self.admit(Int64(5601)...5603, service, api)
+            let seqs = try await Self.admit(Int64(5601)...5603, to: broken, service, api)
             try await service.database.execute("UPDATE schedules SET remaining_seats = 0 WHERE id = \(broken)")
             let batch = try [(5601, sound), (5602, broken), (5603, sound)].map { user, schedule in
                 try Self.pendingHold(user: Int64(user), seats: [user - 5600], of: schedule, queueSeq: seqs[Int64(user)]!)
@@ -192,8 +192,8 @@ import Testing
         let service = try await TestService(backend)
         try await service.run { api in
             let small = try await api.createSchedule(seats: [("R", 10, 100)])
-            let large = try await api.createSchedule(seats: [("R", 20, 100)])
-            let token = try await api.admittedToken(user: 5401)
+            let large = try await api.createSchedule(seats: [("R", 20, 100)], performance: try await service.performance(ofSchedule: small))
+            let token = try await api.admittedToken(user: 5401, schedule: small)
             let outOfRange = try await api.hold(user: 5401, schedule: small, seats: [12], queueToken: token)
             #expect(outOfRange.errorCode == "SEAT_OUT_OF_RANGE")
             #expect(outOfRange.errorMessage == "Seat 12 does not exist; schedule \(small) has seats 1 to 10.")

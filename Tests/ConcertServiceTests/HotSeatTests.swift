@@ -124,10 +124,18 @@ import Testing
             }
         }
 
+        /// A room open now whose active users are not capped by the seats: 31 users for 10 seats.
+        static func uncappedRoom(now: Date) -> RoomSettings {
+            var settings = RoomSettings(prequeueOpensAt: now, startsAt: now)
+            settings.activePerSeatMillis = 0
+            return settings
+        }
+
         private init(_ storage: SQLiteStorage) async throws {
             self.storage = storage
             let performance = try await storage.createPerformance(
-                try NewPerformance(title: "Crowd", performer: "Crowd", description: "Crowd"), now: now)
+                try NewPerformance(title: "Crowd", performer: "Crowd", description: "Crowd"),
+                room: NewRoom(settings: Self.uncappedRoom(now: now), seed: FairDraw.newSeed()), now: now)
             schedule = try await storage.createSchedule(
                 try NewSchedule(
                     startsAt: now.addingTimeInterval(86_400), saleOpensAt: now.addingTimeInterval(-60),
@@ -139,7 +147,7 @@ import Testing
                 policy: AdmissionPolicy(tick: .milliseconds(100), admitPerTick: 100, maxActive: 0, activeDuration: .seconds(3600)),
                 instanceID: "crowd")
             var tokens: [Int64: String] = [:]
-            for user in Int64(1)...31 { tokens[user] = try await queue.join(userID: user, now: now).token }
+            for user in Int64(1)...31 { tokens[user] = try await queue.join(userID: user, performanceID: performance.id, now: now).token }
             self.tokens = tokens
             try await queue.tick(now: now)
         }

@@ -13,7 +13,7 @@ import Testing
             let schedule = try await api.createSchedule(seats: [("R", 10, 100)])
             let users = Array(Int64(1000)..<1100)
             let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
-                for user in users { group.addTask { (user, try await api.admittedToken(user: user)) } }
+                for user in users { group.addTask { (user, try await api.admittedToken(user: user, schedule: schedule)) } }
                 return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
             }
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -117,7 +117,7 @@ import Testing
             let users = Array(Int64(4200)..<4300)
             let api: @Sendable (Int64) -> TestDriver = { user in user % 2 == 0 ? one : two }
             let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
-                for user in users { group.addTask { (user, try await api(user).admittedToken(user: user)) } }
+                for user in users { group.addTask { (user, try await api(user).admittedToken(user: user, schedule: schedule)) } }
                 return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
             }
             let statuses = try await withThrowingTaskGroup(of: (Int64, Int).self) { group in
@@ -151,7 +151,7 @@ import Testing
             let schedule = try await api.createSchedule(seats: [("R", 2, 100)])
             #expect(try await api.hold(user: 4100, schedule: schedule, seats: [1]).status == .created)
             service.clock.advance(by: service.config.holdDuration + .seconds(1))
-            let token = try await api.admittedToken(user: 4101)
+            let token = try await api.admittedToken(user: 4101, schedule: schedule)
             let map = try await api.request(.get, "/v1/schedules/\(schedule)/seats", user: 4101, queueToken: token)
             #expect(map.int("remaining_seats") == 2)
             #expect((map.json["seats"] as? [[String: Any]])?.first?["status"] as? String == "available")
@@ -188,11 +188,12 @@ import Testing
     func threeHundredUsersJoinAtOnce(_ backend: Backend) async throws {
         let service = try await TestService(backend)
         try await service.run { api in
+            let performance = try await api.createPerformance()
             let users = Array(Int64(7000)..<7300)
             let joins = users + users.prefix(30)
             let tokens = try await withThrowingTaskGroup(of: (Int64, String?).self) { group in
                 for user in joins {
-                    group.addTask { (user, try await api.request(.post, "/v1/queue/tokens", user: user).string("token")) }
+                    group.addTask { (user, try await api.join(user: user, performance: performance).string("token")) }
                 }
                 return try await group.reduce(into: [Int64: [String]]()) { tokens, joined in
                     tokens[joined.0, default: []].append(try #require(joined.1))
@@ -217,7 +218,7 @@ import Testing
             let schedule = try await api.createSchedule(seats: [("R", 2, 100)])
             let id = try #require(try await api.hold(user: 6000, schedule: schedule, seats: [2]).int("id"))
             _ = try await api.charge(user: 6000, amount: 300)
-            let waiting = try #require(try await api.request(.post, "/v1/queue/tokens", user: 6001).string("token"))
+            let waiting = try #require(try await api.join(user: 6001, performance: try await service.performance(ofSchedule: schedule)).string("token"))
             return (waiting, id)
         }
         // A second process' view: a new system on the same database.

@@ -19,11 +19,17 @@ import Testing
     /// A batch of joins is written in arrival order, and a user twice in it ends with one entry,
     /// at the later place, which both of their joins answer.
     @Test func aBatchOfJoinsGivesEachUserOneEntryInArrivalOrder() async throws {
-        try await TestService.withSQLite { _, _, storage in
+        try await TestService.withSQLite { _, api, storage in
             let now = Date()
-            let seqs = try await SQLiteStorage.writeJoins(
-                [QueueJoin(userID: 1, joinedAt: now), QueueJoin(userID: 2, joinedAt: now), QueueJoin(userID: 1, joinedAt: now)],
-                pool: storage.pool)
+            let performance = try await api.createPerformance()
+            func join(_ user: Int64) -> QueueJoin {
+                QueueJoin(performanceID: Int64(performance), userID: user, entryID: FairDraw.newEntryID(), joinedAt: now)
+            }
+            let batch = [join(1), join(2), join(1)]
+            let written = try await SQLiteStorage.writeJoins(batch, pool: storage.pool)
+            #expect(written[0] == written[2])
+            #expect(written[2].entryID == batch[2].entryID, "the later join's entry")
+            let seqs = written.map(\.seq)
             #expect(seqs[0] == seqs[2])
             #expect(seqs[1] < seqs[2])
             let entries = try await storage.pool.read { db in

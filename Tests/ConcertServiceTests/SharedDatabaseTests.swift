@@ -23,10 +23,11 @@ import Testing
     func joinsOnEitherInstanceShareOneOrder(_ backend: Backend) async throws {
         let (first, second) = try await Self.twoInstancesOfAStillLine(backend)
         try await first.run(alongside: second) { one, two in
+            let performance = try await one.createPerformance()
             var tokens: [String] = []
             for user in Int64(1)...20 {
                 let api = user % 2 == 0 ? one : two
-                tokens.append(try #require(try await api.request(.post, "/v1/queue/tokens", user: user).string("token")))
+                tokens.append(try #require(try await api.join(user: user, performance: performance).string("token")))
             }
             // Both boards follow the database every tick; on a loaded machine that can take a while.
             try await waitUntilBothBoardsAgree(one, two, on: tokens)
@@ -49,12 +50,13 @@ import Testing
         let (first, second) = try await Self.twoInstancesOfAStillLine(backend)
         let users = Array(Int64(1)...150)
         try await first.run(alongside: second) { one, two in
+            let performance = try await one.createPerformance()
             // Every user joins on both instances at once, a third of them twice on each.
             let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
                 for user in users {
                     for api in user % 3 == 0 ? [one, two, one, two] : [one, two] {
                         group.addTask {
-                            let joined = try await api.request(.post, "/v1/queue/tokens", user: user)
+                            let joined = try await api.join(user: user, performance: performance)
                             return (user, try #require(joined.string("token"), "\(joined.status)"))
                         }
                     }
@@ -91,10 +93,11 @@ import Testing
         let first = try await TestService(backend, configure: configure)
         let second = try await TestService(sharingDatabaseOf: first, configure: configure)
         try await first.run(alongside: second) { one, two in
+            let performance = try await one.createPerformance()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for user in Int64(1)...30 {
                     group.addTask {
-                        let token = try await (user % 2 == 0 ? one : two).admittedToken(user: user)
+                        let token = try await (user % 2 == 0 ? one : two).admittedToken(user: user, performance: performance)
                         // Admitted on one instance means admitted on the other too, within a tick.
                         for _ in 0..<50 {
                             let other = try await (user % 2 == 0 ? two : one).request(
@@ -164,7 +167,7 @@ import Testing
         let second = try await TestService(sharingDatabaseOf: first)
         try await first.run(alongside: second) { one, two in
             let schedule = try await one.createSchedule(seats: [("R", 10, 100)])
-            let token = try await one.admittedToken(user: 1)
+            let token = try await one.admittedToken(user: 1, schedule: schedule)
             let held = try await one.hold(user: 1, schedule: schedule, seats: [5], queueToken: token, idempotencyKey: "seat-5")
             #expect(held.status == .created)
 
@@ -174,7 +177,7 @@ import Testing
 
             let crowd = Array(Int64(10)..<40)
             var tokens: [Int64: String] = [:]
-            for user in crowd { tokens[user] = try await two.admittedToken(user: user) }
+            for user in crowd { tokens[user] = try await two.admittedToken(user: user, schedule: schedule) }
             let refusals = try await withThrowingTaskGroup(of: String?.self) { group in
                 for user in crowd {
                     group.addTask { [tokens] in
@@ -201,7 +204,7 @@ import Testing
         let schema = try #require(service.database.postgresSchema)
         try await service.run { api in
             let schedule = try await api.createSchedule(seats: [("R", 5, 100)])
-            let token = try await api.admittedToken(user: 9000)
+            let token = try await api.admittedToken(user: 9000, schedule: schedule)
             let blocked = try await TestPostgres.shared.withConnection { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(schema)"), logger: TestPostgres.logger)
                 try await connection.query("BEGIN", logger: TestPostgres.logger)

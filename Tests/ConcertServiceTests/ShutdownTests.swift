@@ -31,9 +31,10 @@ extension ServerProcessTests {
             let joiners = Array(Int64(5000)..<5500)
             do {
                 try await server.waitUntilReady(client)
-                let schedule = try await client.createSchedule(seats: holders.count, price: 100)
+                let target = try await client.createSchedule(seats: holders.count, price: 100)
+                let schedule = target.schedule
                 let tokens = try await withThrowingTaskGroup(of: (Int64, String).self) { group in
-                    for user in holders { group.addTask { (user, try await client.admittedToken(user: user)) } }
+                    for user in holders { group.addTask { (user, try await client.admittedToken(user: user, performance: target.performance)) } }
                     return try await group.reduce(into: [Int64: String]()) { $0[$1.0] = $1.1 }
                 }
 
@@ -49,7 +50,9 @@ extension ServerProcessTests {
                         }
                     }
                     for user in joiners {
-                        group.addTask { (user, false, await Self.send(client, answered) { try await client.send(.post, "/v1/queue/tokens", user: user) }) }
+                        group.addTask { (user, false, await Self.send(client, answered) {
+                            try await client.send(.post, "/v1/queue/tokens", user: user, body: #"{"performance_id": \#(target.performance)}"#)
+                        }) }
                     }
                     // SIGTERM once the first answers are back, while the rest are in flight.
                     group.addTask {

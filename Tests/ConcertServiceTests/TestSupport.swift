@@ -104,6 +104,11 @@ struct TestService {
     func token(user: Int64, admin: Bool = false) async throws -> String {
         try await system.credentials.mint(userID: user, admin: admin, validFor: .seconds(3600), now: clock.now)
     }
+
+    /// The performance a schedule belongs to, from the database.
+    func performance(ofSchedule schedule: Int) async throws -> Int {
+        try #require(try await database.int("SELECT performance_id FROM schedules WHERE id = \(schedule)"))
+    }
 }
 
 /// An independent connection to a test's database, to check (or tamper with) what the
@@ -247,10 +252,15 @@ struct TestDriver: Sendable {
         }
     }
 
-    /// Joins the queue as `user` and waits until admitted; returns the active token.
-    func admittedToken(user: Int64) async throws -> String {
-        let joined = try await request(.post, "/v1/queue/tokens", user: user)
-        let token = try #require(joined.string("token"))
+    /// Joins the room of `performance` as `user`.
+    func join(user: Int64, performance: Int) async throws -> Reply {
+        try await request(.post, "/v1/queue/tokens", user: user, body: #"{"performance_id": \#(performance)}"#)
+    }
+
+    /// Joins the room of `performance` as `user` and waits until admitted; returns the active token.
+    func admittedToken(user: Int64, performance: Int) async throws -> String {
+        let joined = try await join(user: user, performance: performance)
+        let token = try #require(joined.string("token"), "\(joined.status): \(joined.errorMessage ?? "")")
         // Ticks are 20 ms, but a machine busy with the other tests can delay them for seconds.
         let admitted = try await eventually(within: .seconds(30), every: .milliseconds(10)) {
             try await request(.get, "/v1/queue/tokens/current", queueToken: token).string("status") == "active"
@@ -259,14 +269,53 @@ struct TestDriver: Sendable {
         return token
     }
 
-    /// Creates a performance with one schedule on sale now; returns the schedule id.
-    func createSchedule(seats: [(grade: String, count: Int, price: Int)] = [("R", 100, 1000)], startsIn: TimeInterval = 30 * 86400)
-        async throws -> Int
-    {
+    /// An active token of the room of the schedule's performance.
+    func admittedToken(user: Int64, schedule: Int) async throws -> String {
+        try await admittedToken(user: user, performance: try await service.performance(ofSchedule: schedule))
+    }
+
+    /// Creates a performance whose room has the `sale` settings (JSON); by default a room that
+    /// opens at once, without the cap of active users by seats (tests of other rules admit more
+    /// users than seats), and waits for its draw, so that joins queue in arrival order. Returns its id.
+    func createPerformance(sale: String? = nil) async throws -> Int {
         let performance = try await request(
             .post, "/v1/admin/performances", user: 1, admin: true,
-            body: #"{"title": "Test Show", "performer": "Tester", "description": "d"}"#)
-        let id = try #require(performance.int("id"))
+            body: #"{"title": "Test Show", "performer": "Tester", "description": "d", "sale": \#(sale ?? #"{"active_per_seat": 0}"#)}"#)
+        let id = try #require(performance.int("id"), "\(performance.status): \(performance.errorMessage ?? "")")
+        if sale == nil { try await waitForDraw(of: id) }
+        return id
+    }
+
+    /// Waits until this instance shows the draw of the performance's room; answers its seed.
+    @discardableResult
+    func waitForDraw(of performance: Int) async throws -> String? {
+        var seed: String?
+        let drawn = try await eventually(within: .seconds(30), every: .milliseconds(10)) {
+            seed = (try await request(.get, "/v1/performances/\(performance)/room").json["draw"] as? [String: Any])?["seed"] as? String
+            return seed != nil
+        }
+        #expect(drawn, "the draw of performance \(performance) never ran")
+        return seed
+    }
+
+    /// Changes the room of `performance` as an organiser (`change` is the JSON body).
+    @discardableResult
+    func changeRoom(of performance: Int, _ change: String) async throws -> Reply {
+        let reply = try await request(.patch, "/v1/admin/performances/\(performance)/room", user: 1, admin: true, body: change)
+        #expect(reply.status == .ok, "\(reply.status): \(reply.errorMessage ?? "")")
+        return reply
+    }
+
+    func poll(_ token: String?) async throws -> Reply {
+        try await request(.get, "/v1/queue/tokens/current", queueToken: token)
+    }
+
+    /// Creates a schedule on sale now, of a new performance unless `performance` is given; returns its id.
+    func createSchedule(
+        seats: [(grade: String, count: Int, price: Int)] = [("R", 100, 1000)], startsIn: TimeInterval = 30 * 86400, performance: Int? = nil
+    ) async throws -> Int {
+        let id: Int
+        if let performance { id = performance } else { id = try await createPerformance() }
         let schedule = try await request(
             .post, "/v1/admin/performances/\(id)/schedules", user: 1, admin: true, body: scheduleOnSaleNow(seats: seats, startsIn: startsIn))
         #expect(schedule.status == .created)
@@ -275,7 +324,7 @@ struct TestDriver: Sendable {
 
     func hold(user: Int64, schedule: Int, seats: [Int], queueToken: String? = nil, idempotencyKey: String? = nil) async throws -> Reply {
         let token: String
-        if let queueToken { token = queueToken } else { token = try await admittedToken(user: user) }
+        if let queueToken { token = queueToken } else { token = try await admittedToken(user: user, schedule: schedule) }
         return try await request(
             .post, "/v1/reservations", user: user, queueToken: token, idempotencyKey: idempotencyKey,
             body: #"{"schedule_id": \#(schedule), "seat_numbers": \#(seats)}"#)

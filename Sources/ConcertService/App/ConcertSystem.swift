@@ -33,8 +33,11 @@ public struct ConcertSystem: Sendable {
         let queueKey = config.queueSecret.map { SymmetricKey(data: Data($0.utf8)) }
             ?? QueueTokenCodec.derivedSecret(fromCredentialSecret: authSecret)
         let limits = RateLimits(config.rateLimits)
+        // Background work may read a whole room at once, which takes longer than a request may wait.
+        let background: any Storage = storage is PostgresStorage
+            ? GuardedStorage(storage, availability: availability, timeout: max(config.databaseTimeout, .seconds(60))) : storage
         let queue = QueueService(
-            store: store, codec: QueueTokenCodec(secret: queueKey), policy: config.admissionPolicy, instanceID: config.instanceID,
+            store: store, background: background, codec: QueueTokenCodec(secret: queueKey), policy: config.admissionPolicy, instanceID: config.instanceID,
             limits: limits)
         return ConcertSystem(
             storage: storage,

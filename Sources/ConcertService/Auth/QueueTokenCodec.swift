@@ -1,10 +1,13 @@
 import Crypto
 import Foundation
 
-/// What a queue token says: whose it is and their place in the queue.
+/// What a queue token says: whose it is, which room it belongs to, and which entry there.
 public struct QueueTicket: Sendable, Equatable {
     public var userID: Int64
+    public var performanceID: Int64
     public var seq: Int64
+    /// The entry's public id (32 lowercase hex characters), which names it in the draw.
+    public var entryID: String
 }
 
 /// Queue tokens are the service's own: the ticket, HMAC-SHA256-signed with `QUEUE_SECRET`,
@@ -25,10 +28,14 @@ public struct QueueTokenCodec: Sendable {
             outputByteCount: 32)
     }
 
+    private static let payloadSize = 40
+
     public func encode(_ ticket: QueueTicket) -> String {
-        var payload = Data(capacity: 16)
-        withUnsafeBytes(of: ticket.userID.bigEndian) { payload.append(contentsOf: $0) }
-        withUnsafeBytes(of: ticket.seq.bigEndian) { payload.append(contentsOf: $0) }
+        var payload = Data(capacity: Self.payloadSize)
+        for number in [ticket.userID, ticket.performanceID, ticket.seq] {
+            withUnsafeBytes(of: number.bigEndian) { payload.append(contentsOf: $0) }
+        }
+        payload.append(contentsOf: Self.bytes(ofHex: ticket.entryID))
         return Base64URL.encode(payload) + "." + Base64URL.encode(Data(mac(of: payload)))
     }
 
@@ -36,13 +43,20 @@ public struct QueueTokenCodec: Sendable {
     public func decode(_ token: some StringProtocol) -> QueueTicket? {
         // A second "." would land in the MAC's text, which then fails to decode.
         guard token.utf8.count <= 128, let dot = token.utf8.firstIndex(of: UInt8(ascii: ".")) else { return nil }
-        guard let payload = Base64URL.decode(token[..<dot]), payload.count == 16,
+        guard let payload = Base64URL.decode(token[..<dot]), payload.count == Self.payloadSize,
             let sentMAC = Base64URL.decode(token[token.utf8.index(after: dot)...])
         else { return nil }
         // `==` against bytes compares in constant time.
         guard mac(of: payload) == sentMAC else { return nil }
-        func int64(_ bytes: Data) -> Int64 { bytes.reduce(0) { ($0 << 8) | Int64($1) } }
-        return QueueTicket(userID: int64(payload.prefix(8)), seq: int64(payload.suffix(8)))
+        func int64(at offset: Int) -> Int64 { payload.dropFirst(offset).prefix(8).reduce(0) { ($0 << 8) | Int64($1) } }
+        return QueueTicket(
+            userID: int64(at: 0), performanceID: int64(at: 8), seq: int64(at: 16), entryID: FairDraw.hex(payload.suffix(16)))
+    }
+
+    /// The 16 bytes an entry id's 32 hex characters spell.
+    private static func bytes(ofHex hex: String) -> [UInt8] {
+        let digits = Array(hex.utf8).map { $0 <= 57 ? $0 - 48 : $0 - 87 }
+        return stride(from: 0, to: min(digits.count, 32), by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
     }
 
     private func mac(of payload: Data) -> HashedAuthenticationCode<SHA256> {

@@ -42,10 +42,19 @@ public struct IntegrityCheck: Sendable, Equatable {
                    GROUP BY e.reservation_id HAVING COUNT(*) = 1 AND SUM(e.amount) = -r.total_price AND MIN(e.user_id) = r.user_id)
                 """),
         IntegrityCheck(
-            name: "queue_order", rule: "Nobody waits behind the admission watermark: admission went in queue order.",
+            name: "queue_order", rule: "Nobody waits behind their room's admission watermark: admission went in queue order.",
             countingSQL: """
                 SELECT COUNT(*) FROM queue_entries w
-                WHERE w.active_until IS NULL AND w.seq <= (SELECT COALESCE(MAX(through_seq), 0) FROM queue_admissions)
+                WHERE w.active_until IS NULL AND w.abandoned_in IS NULL
+                  AND w.place <= (SELECT MAX(a.through_place) FROM queue_admissions a WHERE a.performance_id = w.performance_id)
+                """),
+        IntegrityCheck(
+            name: "draw_once", rule: "Every drawn room's published draw numbers its entries 1 to n, each entry once.",
+            countingSQL: """
+                SELECT COUNT(*) FROM rooms r WHERE r.drawn_at IS NOT NULL AND (
+                  (SELECT COUNT(*) FROM room_draw_entries d WHERE d.performance_id = r.performance_id) != r.draw_entries
+                  OR (SELECT COALESCE(MAX(d.draw_position), 0) FROM room_draw_entries d WHERE d.performance_id = r.performance_id) != r.draw_entries
+                  OR (SELECT COUNT(DISTINCT d.entry_id) FROM room_draw_entries d WHERE d.performance_id = r.performance_id) != r.draw_entries)
                 """),
     ]
 }

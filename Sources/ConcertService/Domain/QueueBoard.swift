@@ -1,18 +1,30 @@
 import Foundation
 
-/// Where each live queue entry stands, kept in memory so that polling the queue (the most
-/// frequent request of all) touches no database. The database stays the source of truth:
-/// every instance rebuilds its board from it at start and follows it once per tick (joins on
-/// any instance, admission watermarks), and applies its own joins and holds at once.
+/// Where each live queue entry stands, room by room, kept in memory so that polling the queue
+/// (the most frequent request of all) touches no database. The database stays the source of
+/// truth: every instance rebuilds its board from it at start and follows it once per tick
+/// (joins on any instance, draws, admission watermarks, entries passed over), and applies its
+/// own joins and holds at once.
 ///
 /// Events may arrive out of order (a join is applied after the admission round that already
-/// admitted it), so each one is applied so that order does not matter.
+/// admitted it), so each one is applied so that order does not matter. An entry costs the same
+/// memory however many rooms there are: a room is its line and two maps.
 public struct QueueBoard: Sendable {
     public enum Status: Sendable, Equatable {
+        /// In a room whose draw has not run: no position yet.
+        case prequeue
         case waiting(position: Int)
         case active(until: Date)
         /// The entry ended, and why.
         case gone(EndReason)
+
+        /// In the pre-queue or the line.
+        public var isWaiting: Bool {
+            switch self {
+            case .prequeue, .waiting: true
+            case .active, .gone: false
+            }
+        }
     }
 
     /// Why a queue entry ended: what a client is told when it polls the entry's token.
@@ -21,20 +33,36 @@ public struct QueueBoard: Sendable {
         case expired
         /// A hold spent it.
         case used
-        /// The user joined again, with a new entry.
+        /// The user joined the room again, with a new entry.
         case replaced
+        /// It was not seen for too long when its turn came, and was passed over.
+        case abandoned
     }
 
-    private struct ActiveEntry: Sendable {
+    fileprivate struct ActiveEntry: Sendable {
         var user: Int64
         var until: Date
     }
 
-    private var line = WaitingLine()
-    /// Each user's one live entry.
-    private var seqByUser: [Int64: Int64] = [:]
-    /// The admitted entries, by seq.
-    private var active: [Int64: ActiveEntry] = [:]
+    fileprivate struct Room: Sendable {
+        var drawn = false
+        var line = WaitingLine()
+        /// The places of drawn entries still waiting; every other entry's place is its seq.
+        var drawnPlaces: [Int64: Int64] = [:]
+        /// Each user's one live entry in the room.
+        var seqByUser: [Int64: Int64] = [:]
+        /// The admitted entries, by seq.
+        var active: [Int64: ActiveEntry] = [:]
+
+        func place(of seq: Int64) -> Int64 { drawnPlaces[seq] ?? seq }
+
+        mutating func leaveLine(_ seq: Int64) {
+            line.remove(place(of: seq))
+            drawnPlaces[seq] = nil
+        }
+    }
+
+    private var rooms: [Int64: Room] = [:]
     /// Why recent entries ended, so that their tokens' answers can say so.
     private var endings = RecentEndings()
     /// Every entry the database held up to this seq has been applied. A genuine token with a
@@ -43,29 +71,60 @@ public struct QueueBoard: Sendable {
 
     public init() {}
 
-    public var waitingCount: Int { line.count }
-    public var activeCount: Int { active.count }
-    /// When each active entry's window ends.
-    public var activeDeadlines: [Date] { active.values.map(\.until) }
+    public func waitingCount(in room: Int64) -> Int { rooms[room]?.line.count ?? 0 }
+    public func activeCount(in room: Int64) -> Int { rooms[room]?.active.count ?? 0 }
+    /// When each active entry of the room ends.
+    public func activeDeadlines(in room: Int64) -> [Date] { rooms[room]?.active.values.map(\.until) ?? [] }
+    public var waitingCount: Int { rooms.values.reduce(0) { $0 + $1.line.count } }
+    public var activeCount: Int { rooms.values.reduce(0) { $0 + $1.active.count } }
+    public func isDrawn(_ room: Int64) -> Bool { rooms[room]?.drawn ?? false }
 
-    /// A user joined with `seq`; any older entry of theirs is gone.
-    public mutating func joined(user: Int64, seq: Int64) {
-        guard adopt(user: user, seq: seq) else { return }
-        if active[seq] == nil { line.insert(seq, user: user) }
-    }
-
-    /// The entry `seq` was admitted until `until`.
-    public mutating func admitted(user: Int64, seq: Int64, until: Date) {
-        guard adopt(user: user, seq: seq) else { return }
-        line.remove(seq)
-        active[seq] = ActiveEntry(user: user, until: until)
-    }
-
-    /// An admission round: every entry still waiting up to `seq` is active until `until`.
-    public mutating func admitted(through seq: Int64, until: Date) {
-        for entry in line.removeFirst(through: seq) {
-            active[entry.seq] = ActiveEntry(user: entry.user, until: until)
+    /// An entry as the database holds it.
+    public mutating func apply(_ entry: QueueEntry) {
+        if entry.abandoned {
+            guard adopt(entry) else { return }
+            ended(room: entry.performanceID, user: entry.userID, seq: entry.seq, because: .abandoned)
+        } else if let until = entry.activeUntil {
+            admitted(entry, until: until)
+        } else {
+            joined(entry)
         }
+    }
+
+    /// A user joined; any older entry of theirs in the room is gone.
+    public mutating func joined(_ entry: QueueEntry) {
+        guard adopt(entry) else { return }
+        rooms[entry.performanceID]?.insertWaiting(
+            WaitingLine.Entry(place: entry.place, seq: entry.seq, user: entry.userID, reportedSeen: SeenClock.seconds(entry.seenAt)))
+    }
+
+    /// The entry was admitted until `until`.
+    public mutating func admitted(_ entry: QueueEntry, until: Date) {
+        guard adopt(entry) else { return }
+        rooms[entry.performanceID]?.leaveLine(entry.seq)
+        rooms[entry.performanceID]?.active[entry.seq] = ActiveEntry(user: entry.userID, until: until)
+    }
+
+    /// An admission round of `room`: every entry still waiting up to `place` is active until `until`.
+    public mutating func admitted(in room: Int64, through place: Int64, until: Date) {
+        rooms[room]?.admit(through: place, until: until)
+    }
+
+    /// The room's draw ran and gave its entries these places, by seq; entries the board does not
+    /// hold in the line are left out (it hears of new ones, with their place, through `apply`).
+    public mutating func drawn(_ room: Int64, places: [Int64: Int64]) {
+        rooms[room, default: Room()].reorder(drawn: places)
+    }
+
+    /// The room's draw ran, and its entries (if it had any) were applied with `drawn`.
+    public mutating func markDrawn(_ room: Int64) {
+        rooms[room, default: Room()].drawn = true
+    }
+
+    /// Marks the room drawn if this board holds none of its entries, whose places it would need.
+    public mutating func markDrawnIfEmpty(_ room: Int64) {
+        guard let line = rooms[room] else { return markDrawn(room) }
+        if line.line.count == 0 && line.active.isEmpty { markDrawn(room) }
     }
 
     /// The database has shown every entry up to `seq`.
@@ -73,45 +132,115 @@ public struct QueueBoard: Sendable {
         heardThrough = max(heardThrough, seq)
     }
 
-    /// The entry `seq` ended: spent on a hold (`used`) or timed out (`expired`).
-    public mutating func ended(user: Int64, seq: Int64, because reason: EndReason) {
-        line.remove(seq)
-        active[seq] = nil
-        if seqByUser[user] == seq { seqByUser[user] = nil }
+    /// The entry `seq` ended: spent on a hold, timed out or passed over.
+    public mutating func ended(room: Int64, user: Int64, seq: Int64, because reason: EndReason) {
+        rooms[room]?.end(seq, user: user)
         endings.record(seq, reason)
     }
 
     /// Forgets admitted entries whose time ran out, so the board does not grow without end.
     public mutating func removeTimedOut(at now: Date) {
-        for (seq, entry) in active.filter({ $0.value.until <= now }) {
-            ended(user: entry.user, seq: seq, because: .expired)
+        // Collected first: ending them while iterating `rooms` would copy every room.
+        let timedOut = rooms.flatMap { id, room in
+            room.active.filter { $0.value.until <= now }.map { (room: id, seq: $0.key, user: $0.value.user) }
         }
+        for entry in timedOut { ended(room: entry.room, user: entry.user, seq: entry.seq, because: .expired) }
     }
 
-    public func status(user: Int64, seq: Int64, at now: Date) -> Status {
-        guard let current = seqByUser[user], current >= seq else {
-            return seq > heardThrough ? .waiting(position: line.count + 1) : .gone(endings.reason(of: seq) ?? .expired)
+    public func status(room id: Int64, user: Int64, seq: Int64, at now: Date) -> Status {
+        let room = rooms[id]
+        guard let current = room?.seqByUser[user], current >= seq, let room else {
+            if let reason = endings.reason(of: seq) { return .gone(reason) }
+            guard seq > heardThrough else { return .gone(.expired) }
+            // A join on another instance, not heard of yet: behind everyone known.
+            return room?.drawn == true ? .waiting(position: room!.line.count + 1) : .prequeue
         }
         guard current == seq else { return .gone(endings.reason(of: seq) ?? .replaced) }
-        if let entry = active[seq] {
+        if let entry = room.active[seq] {
             return entry.until > now ? .active(until: entry.until) : .gone(.expired)
         }
-        guard let position = line.position(of: seq) else { return .gone(endings.reason(of: seq) ?? .expired) }
-        return .waiting(position: position)
+        guard let position = room.line.position(of: room.place(of: seq)) else { return .gone(endings.reason(of: seq) ?? .expired) }
+        return room.drawn ? .waiting(position: position) : .prequeue
     }
 
-    /// Makes `seq` the user's entry unless they already have a newer one; drops the older one.
-    private mutating func adopt(user: Int64, seq: Int64) -> Bool {
-        if let current = seqByUser[user] {
-            if current > seq { return false }
-            if current < seq {
-                line.remove(current)
+    /// Notes that a waiting entry was seen now; true if the database should hear of it, which
+    /// is at most once per `every` seconds per entry and instance.
+    public mutating func seen(room: Int64, seq: Int64, at now: Date, every seconds: Int) -> Bool {
+        let nowSeconds = SeenClock.seconds(now)
+        return rooms[room]?.seen(seq, at: nowSeconds, every: Int32(clamping: seconds)) ?? false
+    }
+
+    /// Makes `entry` its user's entry in its room unless they already have a newer one; drops
+    /// the older one.
+    private mutating func adopt(_ entry: QueueEntry) -> Bool {
+        guard let replaced = rooms[entry.performanceID, default: Room()].adopt(entry) else { return false }
+        if let replaced { endings.record(replaced, .replaced) }
+        return true
+    }
+}
+
+// Every change goes through the room in place (`rooms[id]?.change()`): a copy of a room would
+// copy its whole line.
+extension QueueBoard.Room {
+    fileprivate mutating func insertWaiting(_ entry: WaitingLine.Entry) {
+        guard active[entry.seq] == nil else { return }
+        let place = drawn ? (drawnPlaces[entry.seq] ?? entry.place) : entry.seq
+        if place != entry.seq { drawnPlaces[entry.seq] = place }
+        var entry = entry
+        entry.place = place
+        line.insert(entry)
+    }
+
+    fileprivate mutating func admit(through place: Int64, until: Date) {
+        for entry in line.removeFirst(through: place) {
+            drawnPlaces[entry.seq] = nil
+            active[entry.seq] = QueueBoard.ActiveEntry(user: entry.user, until: until)
+        }
+    }
+
+    fileprivate mutating func reorder(drawn places: [Int64: Int64]) {
+        drawn = true
+        // Only entries in the line: the others arrive with their place, or have left it.
+        for (seq, place) in places where line.position(of: self.place(of: seq)) != nil { drawnPlaces[seq] = place }
+        let all = drawnPlaces
+        line.reorder { all[$0.seq] ?? $0.seq }
+    }
+
+    fileprivate mutating func end(_ seq: Int64, user: Int64) {
+        leaveLine(seq)
+        active[seq] = nil
+        if seqByUser[user] == seq { seqByUser[user] = nil }
+    }
+
+    fileprivate mutating func seen(_ seq: Int64, at now: Int32, every seconds: Int32) -> Bool {
+        line.update(place(of: seq)) { entry -> Bool in
+            guard now - entry.reportedSeen >= seconds else { return false }
+            entry.reportedSeen = now
+            return true
+        } ?? false
+    }
+
+    /// Makes `entry` the user's entry unless they have a newer one (then nil); answers the seq
+    /// of the older entry it replaces, if any.
+    fileprivate mutating func adopt(_ entry: QueueEntry) -> Int64?? {
+        var replaced: Int64?
+        if let current = seqByUser[entry.userID] {
+            if current > entry.seq { return nil }
+            if current < entry.seq {
+                leaveLine(current)
                 active[current] = nil
-                endings.record(current, .replaced)
+                replaced = current
             }
         }
-        seqByUser[user] = seq
-        return true
+        seqByUser[entry.userID] = entry.seq
+        return .some(replaced)
+    }
+}
+
+/// Seen times in whole seconds, small enough to keep one per waiting entry.
+enum SeenClock {
+    static func seconds(_ date: Date) -> Int32 {
+        Int32(clamping: Int64(date.timeIntervalSince1970) - 1_700_000_000)
     }
 }
 

@@ -39,6 +39,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case queueTokenNotYours = "QUEUE_TOKEN_NOT_YOURS"
     case queueTokenWaiting = "QUEUE_TOKEN_WAITING"
     case queueTokenExpired = "QUEUE_TOKEN_EXPIRED"
+    case queueTokenWrongPerformance = "QUEUE_TOKEN_WRONG_PERFORMANCE"
     // Unknown things.
     case performanceNotFound = "PERFORMANCE_NOT_FOUND"
     case scheduleNotFound = "SCHEDULE_NOT_FOUND"
@@ -59,6 +60,10 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case invalidPerformance = "INVALID_PERFORMANCE"
     case invalidSchedule = "INVALID_SCHEDULE"
     case idempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+    case invalidRoom = "INVALID_ROOM"
+    case roomNotOpen = "ROOM_NOT_OPEN"
+    case soldOut = "SOLD_OUT"
+    case drawPending = "DRAW_PENDING"
     // The service itself.
     /// A lock wait ran out under heavy contention; nothing changed, and retrying is safe.
     case contended = "CONTENDED"

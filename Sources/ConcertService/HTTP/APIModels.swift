@@ -7,40 +7,121 @@ import Hummingbird
 // of a kind has the same keys.
 
 struct QueueTokenResponse: ResponseEncodable {
-    var token: String
-    var status: String
-    var position: Int
-    var waitingTotal: Int
-    var estimatedWaitSeconds: Int
-    var activeUntil: Date?
+    var pass: QueuePass
 
     init(_ pass: QueuePass) {
-        token = pass.token
-        waitingTotal = pass.waitingTotal
-        estimatedWaitSeconds = pass.estimatedWaitSeconds
-        switch pass.status {
-        case .waiting(let position):
-            (status, self.position, activeUntil) = ("waiting", position, nil)
-        case .active(let until):
-            (status, position, activeUntil) = ("active", 0, until)
-        case .gone:
-            (status, position, activeUntil) = ("expired", 0, nil)
-        }
+        self.pass = pass
     }
 
     enum CodingKeys: String, CodingKey {
-        case token, status, position
+        case token, status, position, performanceID = "performance_id", entryID = "entry_id", drawAt = "draw_at"
         case waitingTotal = "waiting_total", estimatedWaitSeconds = "estimated_wait_seconds", activeUntil = "active_until"
     }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(token, forKey: .token)
-        try container.encode(status, forKey: .status)
-        try container.encode(position, forKey: .position)
-        try container.encode(waitingTotal, forKey: .waitingTotal)
-        try container.encode(estimatedWaitSeconds, forKey: .estimatedWaitSeconds)
-        try container.encode(activeUntil, forKey: .activeUntil)
+        try container.encode(pass.token, forKey: .token)
+        try container.encode(pass.status.rawValue, forKey: .status)
+        try container.encode(pass.ticket.performanceID, forKey: .performanceID)
+        try container.encode(pass.ticket.entryID, forKey: .entryID)
+        try container.encode(pass.position, forKey: .position)
+        try container.encode(pass.waitingTotal, forKey: .waitingTotal)
+        try container.encode(pass.estimatedWaitSeconds, forKey: .estimatedWaitSeconds)
+        try container.encode(pass.activeUntil, forKey: .activeUntil)
+        try container.encode(pass.drawAt == .distantFuture ? nil : pass.drawAt, forKey: .drawAt)
+    }
+}
+
+/// A room's public view; with `settings`, the organisers' view.
+struct RoomResponse: ResponseEncodable {
+    struct Draw: Encodable {
+        var commitment: String
+        var seed: String?
+        var drawnAt: Date?
+        var entries: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case commitment, seed, drawnAt = "drawn_at", entries
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(commitment, forKey: .commitment)
+            try container.encode(seed, forKey: .seed)
+            try container.encode(drawnAt, forKey: .drawnAt)
+            try container.encode(entries, forKey: .entries)
+        }
+    }
+
+    struct Settings: Encodable {
+        var admitPerTick: Int
+        var tickMs: Int
+        var maxActive: Int
+        var activeTTLSeconds: Int
+        var activePerSeat: Double
+        var abandonAfterSeconds: Int
+        var paused: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case admitPerTick = "admit_per_tick", tickMs = "tick_ms", maxActive = "max_active", activeTTLSeconds = "active_ttl_s"
+            case activePerSeat = "active_per_seat", abandonAfterSeconds = "abandon_after_s", paused
+        }
+    }
+
+    var performanceID: Int64
+    var state: String
+    var prequeueOpensAt: Date
+    var startsAt: Date
+    var waitingTotal: Int
+    var activeTotal: Int
+    var admittedTotal: Int
+    var admissionPerMinute: Int
+    var remainingSeats: Int
+    var draw: Draw
+    var settings: Settings?
+
+    init(_ room: RoomView, withSettings: Bool = false) {
+        performanceID = room.performanceID
+        state = room.state.rawValue
+        prequeueOpensAt = room.settings.prequeueOpensAt
+        startsAt = room.settings.startsAt
+        waitingTotal = room.waitingTotal
+        activeTotal = room.activeTotal
+        admittedTotal = room.admittedTotal
+        admissionPerMinute = room.admissionPerMinute
+        remainingSeats = room.remainingSeats
+        draw = Draw(commitment: room.commitment, seed: room.draw?.seed, drawnAt: room.draw?.drawnAt, entries: room.draw?.entries)
+        if withSettings {
+            settings = Settings(
+                admitPerTick: room.policy.admitPerTick, tickMs: Int(room.policy.tick.millis), maxActive: room.policy.maxActive,
+                activeTTLSeconds: Int(room.policy.activeDuration.seconds), activePerSeat: Double(room.settings.activePerSeatMillis) / 1000,
+                abandonAfterSeconds: room.settings.abandonAfterSeconds, paused: room.settings.paused)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case performanceID = "performance_id", state, prequeueOpensAt = "prequeue_opens_at", startsAt = "starts_at"
+        case waitingTotal = "waiting_total", activeTotal = "active_total", admittedTotal = "admitted_total"
+        case admissionPerMinute = "admission_per_minute", remainingSeats = "remaining_seats", draw, settings
+    }
+}
+
+/// The published draw: entry ids in draw order.
+struct DrawResponse: ResponseEncodable {
+    var commitment: String
+    var seed: String
+    var drawnAt: Date
+    var entries: [String]
+
+    init(_ draw: DrawResult) {
+        commitment = draw.commitment
+        seed = draw.summary.seed
+        drawnAt = draw.summary.drawnAt
+        entries = draw.entryIDs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case commitment, seed, drawnAt = "drawn_at", entries
     }
 }
 

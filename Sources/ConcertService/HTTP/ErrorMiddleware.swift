@@ -88,15 +88,17 @@ extension ErrorCode {
         case .invalidBody, .invalidParameter, .invalidIdempotencyKey: .badRequest
         case .unauthenticated, .queueTokenMissing, .queueTokenInvalid: .unauthorized
         case .insufficientBalance: HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
-        case .forbidden, .queueTokenNotYours, .queueTokenWaiting: .forbidden
+        case .forbidden, .queueTokenNotYours, .queueTokenWaiting, .queueTokenWrongPerformance: .forbidden
         case .routeNotFound, .performanceNotFound, .scheduleNotFound, .reservationNotFound: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .tooManyRequests: .tooManyRequests
-        case .seatUnavailable, .saleNotOpen, .reservationNotPending, .reservationNotCancellable, .contended: .conflict
+        case .seatUnavailable, .saleNotOpen, .reservationNotPending, .reservationNotCancellable, .contended, .roomNotOpen, .soldOut,
+            .drawPending:
+            .conflict
         case .holdExpired, .queueTokenExpired: .gone
         case .bodyTooLarge: .contentTooLarge
         case .seatOutOfRange, .invalidSeatSelection, .cancellationClosed, .invalidRange, .invalidAmount, .amountOverLimit, .balanceOverLimit,
-            .invalidPerformance, .invalidSchedule, .idempotencyKeyReused:
+            .invalidPerformance, .invalidSchedule, .idempotencyKeyReused, .invalidRoom:
             .unprocessableContent
         case .serviceUnavailable: .serviceUnavailable
         case .internalError: .internalServerError

@@ -130,3 +130,11 @@ extension AppRequestContext {
         return id
     }
 }
+
+extension KeyedDecodingContainer {
+    /// A field a client may leave out but not send as null: synthesized decoding would take a
+    /// null for "left out", which the API document does not allow.
+    func ifSent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        contains(key) ? try decode(T.self, forKey: key) : nil
+    }
+}

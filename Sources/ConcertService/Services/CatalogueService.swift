@@ -33,8 +33,9 @@ public struct CatalogueService: Sendable {
         return map
     }
 
-    public func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance {
-        try await store.createPerformance(performance, now: now)
+    /// Creates the performance with its waiting room, which gets its own secret seed for the draw.
+    public func createPerformance(_ performance: NewPerformance, sale: RoomSettings, now: Date) async throws -> Performance {
+        try await store.createPerformance(performance, room: NewRoom(settings: try sale.validated(), seed: FairDraw.newSeed()), now: now)
     }
 
     public func createSchedule(_ schedule: NewSchedule, performanceID: Int64, now: Date) async throws -> Schedule {

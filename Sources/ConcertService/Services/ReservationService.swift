@@ -39,7 +39,7 @@ public struct ReservationService: Sendable {
         let selection = try SeatSelection(scheduleID: scheduleID, seatNumbers: seatNumbers, maxSeats: maxSeatsPerHold)
         let hold: NewHold
         do {
-            hold = try await priced(selection, userID: identity.userID, queueSeq: ticket.seq, now: now)
+            hold = try await priced(selection, userID: identity.userID, ticket: ticket, now: now)
         } catch let refusal as ServiceError {
             // A retry of a hold made before the sale closed still gets its first answer.
             if let idempotency, let earlier = try idempotency.replay(try await store.recordedResult(of: idempotency), as: Reservation.self) {
@@ -49,7 +49,7 @@ public struct ReservationService: Sendable {
         }
         // The board's view: only a user it knows to be admitted can be refused from memory
         // (the others may be replays, whose token is already spent).
-        let fromMemory = queue.refusal(for: ticket, now: now) == nil
+        let fromMemory = queue.refusal(for: ticket, performanceID: ticket.performanceID, now: now) == nil
         try await waitForTurn(selection, userID: identity.userID, refusingFromMemory: fromMemory, now: now)
         defer { holdsInFlight.finish(selection) }
         if fromMemory, recentClaims.sawClaimed(in: selection),
@@ -61,16 +61,22 @@ public struct ReservationService: Sendable {
         return try await write(hold, ticket: ticket, idempotency: idempotency, now: now)
     }
 
-    /// Stage 1: the hold checked against its schedule's sale window and seat range, and priced.
-    private func priced(_ selection: SeatSelection, userID: Int64, queueSeq: Int64, now: Date) async throws -> NewHold {
-        let scheduleID = selection.scheduleID
+    /// Stage 1: the hold checked against its schedule's room, sale window and seat range, and priced.
+    private func priced(_ selection: SeatSelection, userID: Int64, ticket: QueueTicket, now: Date) async throws -> NewHold {
+        let layout = try await layout(of: selection.scheduleID)
+        try QueueService.checkRoom(of: ticket, is: layout.schedule.performanceID)
+        try layout.schedule.checkHold(of: selection, at: now)
+        return try NewHold(
+            userID: userID, selection: selection, queueSeq: ticket.seq, seats: layout.seats(selection.seatNumbers), now: now,
+            holdDuration: holdDuration)
+    }
+
+    /// The schedule's sale layout, read from the database once per instance.
+    func layout(of scheduleID: Int64) async throws -> SaleLayout {
         guard let layout = try await layouts.layout(of: scheduleID, load: { [store] in try await store.saleLayout(of: scheduleID) }) else {
             throw ServiceError.scheduleNotFound(scheduleID)
         }
-        try layout.schedule.checkHold(of: selection, at: now)
-        return try NewHold(
-            userID: userID, selection: selection, queueSeq: queueSeq, seats: layout.seats(selection.seatNumbers), now: now,
-            holdDuration: holdDuration)
+        return layout
     }
 
     /// Stage 2: when many want one seat, one hold of it at a time goes to the database from
@@ -101,7 +107,7 @@ public struct ReservationService: Sendable {
         } catch StoreRefusal.queueEntryEnded {
             // The board says why the entry ended; if it still thinks the entry active, the
             // entry was spent by a hold through another instance.
-            throw queue.refusal(for: ticket, now: now) ?? QueueService.ended(.used)
+            throw queue.refusal(for: ticket, performanceID: ticket.performanceID, now: now) ?? QueueService.ended(.used)
         } catch StoreRefusal.seatTaken(_, let seat) {
             // Lost to a hold made through another instance or earlier: learn who has the seat
             // before the next hold of it may go, or a crowd would fail the transaction in turn.

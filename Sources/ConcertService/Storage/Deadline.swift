@@ -6,19 +6,23 @@ import Synchronization
 public enum Deadline {
     static let timedOut = ServiceError(.serviceUnavailable, "The database did not answer in time; retry shortly.")
 
-    /// The result of `body`, or `SERVICE_UNAVAILABLE` once `limit` has passed (give or take
-    /// `DeadlineWatch.resolution`), whichever comes first. `body` runs in a task of its own, so
-    /// a wait that ignores cancellation (a query on a connection whose server went silent)
-    /// cannot hold the caller; it is cancelled when the time is up and ends in the background.
-    public static func run<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// The result of `body`, or `SERVICE_UNAVAILABLE` once `limit` has passed or `abandon`
+    /// says so (give or take `DeadlineWatch.resolution`), whichever comes first. `body` runs in
+    /// a task of its own, so a wait that ignores cancellation (a query on a connection whose
+    /// server went silent) cannot hold the caller; it is cancelled when the time is up and ends
+    /// in the background.
+    public static func run<T: Sendable>(
+        within limit: Duration, abandon: (condition: @Sendable () -> Bool, error: ServiceError)? = nil,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let race = Race<T>()
         return try await withCheckedThrowingContinuation { continuation in
             race.start(continuation)
             let work = Task {
                 do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
             }
-            let watch = DeadlineWatch.shared.watch(until: .now + limit) {
-                if race.finish(.failure(timedOut)) { work.cancel() }
+            let watch = DeadlineWatch.shared.watch(until: .now + limit, unless: abandon?.condition) { abandoned in
+                if race.finish(.failure(abandoned ? abandon?.error ?? timedOut : timedOut)) { work.cancel() }
             }
             race.whenFinished { DeadlineWatch.shared.forget(watch) }
         }
@@ -68,17 +72,20 @@ final class DeadlineWatch: Sendable {
 
     private struct Watches {
         var next: UInt64 = 0
-        var pending: [UInt64: (deadline: ContinuousClock.Instant, expire: @Sendable () -> Void)] = [:]
+        var pending: [UInt64: (deadline: ContinuousClock.Instant, abandon: (@Sendable () -> Bool)?, expire: @Sendable (Bool) -> Void)] = [:]
         var ticking = false
     }
 
     private let watches = Mutex(Watches())
 
-    /// Calls `expire` once `deadline` has passed, unless `forget` comes first.
-    func watch(until deadline: ContinuousClock.Instant, expire: @escaping @Sendable () -> Void) -> UInt64 {
+    /// Calls `expire(false)` once `deadline` has passed, or `expire(true)` once `abandon` is
+    /// true, unless `forget` comes first.
+    func watch(
+        until deadline: ContinuousClock.Instant, unless abandon: (@Sendable () -> Bool)? = nil, expire: @escaping @Sendable (Bool) -> Void
+    ) -> UInt64 {
         let (id, start) = watches.withLock { watches in
             watches.next += 1
-            watches.pending[watches.next] = (deadline, expire)
+            watches.pending[watches.next] = (deadline, abandon, expire)
             defer { watches.ticking = true }
             return (watches.next, !watches.ticking)
         }
@@ -97,10 +104,15 @@ final class DeadlineWatch: Sendable {
     private func expireDue() {
         let now = ContinuousClock.now
         let due = watches.withLock { watches in
-            let due = watches.pending.filter { $0.value.deadline <= now }
-            for id in due.keys { watches.pending[id] = nil }
-            return due.values.map(\.expire)
+            var due: [(expire: @Sendable (Bool) -> Void, abandoned: Bool)] = []
+            for (id, watch) in watches.pending {
+                let abandoned = watch.abandon?() ?? false
+                guard abandoned || watch.deadline <= now else { continue }
+                due.append((watch.expire, abandoned))
+                watches.pending[id] = nil
+            }
+            return due
         }
-        for expire in due { expire() }
+        for (expire, abandoned) in due { expire(abandoned) }
     }
 }

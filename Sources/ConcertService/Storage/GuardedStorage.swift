@@ -2,8 +2,9 @@ import Foundation
 
 /// A storage whose every call answers within a bound: while the database is known to be
 /// unreachable a call fails at once, and a call that takes longer than `timeout` (a lost
-/// network, a stalled server, a pool with no connection to give) is answered with
-/// `SERVICE_UNAVAILABLE` while its work is cancelled in the background. A write that was
+/// network, a stalled server, a pool with no connection to give), or is still waiting when the
+/// database is found lost, is answered with `SERVICE_UNAVAILABLE` while its work is cancelled
+/// in the background. A write that was
 /// cut off may still commit: its retry with the same `Idempotency-Key` says whether it did.
 public struct GuardedStorage: Storage {
     public let inner: any Storage
@@ -18,15 +19,18 @@ public struct GuardedStorage: Storage {
 
     private func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard availability.isReachable else { throw DatabaseAvailability.unreachable }
-        return try await Deadline.run(within: timeout, body)
+        // A call waiting on a pool that lost its database would otherwise wait out the whole
+        // timeout, and keep the ticks' long-timeout calls from the new pools after a recovery.
+        let availability = availability
+        return try await Deadline.run(within: timeout, abandon: ({ !availability.isReachable }, DatabaseAvailability.unreachable), body)
     }
 
     public func ping() async throws { try await guarded { try await inner.ping() } }
     public func probe() async throws { try await Deadline.run(within: timeout) { try await inner.probe() } }
     public func reconnect() async { await inner.reconnect() }
 
-    public func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance {
-        try await guarded { try await inner.createPerformance(performance, now: now) }
+    public func createPerformance(_ performance: NewPerformance, room: NewRoom, now: Date) async throws -> Performance {
+        try await guarded { try await inner.createPerformance(performance, room: room, now: now) }
     }
     public func createSchedule(_ schedule: NewSchedule, performanceID: Int64, now: Date) async throws -> Schedule {
         try await guarded { try await inner.createSchedule(schedule, performanceID: performanceID, now: now) }
@@ -90,14 +94,26 @@ public struct GuardedStorage: Storage {
         try await guarded { try await inner.ledger(userID: userID, before: cursor, limit: limit) }
     }
 
-    public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
-        try await guarded { try await inner.joinQueue(userID: userID, now: now) }
+    public func joinQueue(_ join: QueueJoin) async throws -> QueueJoin.Written {
+        try await guarded { try await inner.joinQueue(join) }
     }
-    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
-        try await guarded { try await inner.admit(now: now, policy: policy, lease: lease) }
+    public func admit(now: Date, defaults: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
+        try await guarded { try await inner.admit(now: now, defaults: defaults, lease: lease) }
     }
-    public func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges {
-        try await guarded { try await inner.queueChanges(after: cursor) }
+    public func queueChanges(after cursor: QueueCursor?, now: Date) async throws -> QueueChanges {
+        try await guarded { try await inner.queueChanges(after: cursor, now: now) }
+    }
+    public func rooms(now: Date) async throws -> [RoomRecord] {
+        try await guarded { try await inner.rooms(now: now) }
+    }
+    public func updateRoom(performanceID: Int64, settings: RoomSettings) async throws -> Bool {
+        try await guarded { try await inner.updateRoom(performanceID: performanceID, settings: settings) }
+    }
+    public func recordSeen(_ seqs: [Int64], at now: Date) async throws {
+        try await guarded { try await inner.recordSeen(seqs, at: now) }
+    }
+    public func drawnEntries(performanceID: Int64) async throws -> [String]? {
+        try await guarded { try await inner.drawnEntries(performanceID: performanceID) }
     }
 
     public func countViolations(of check: IntegrityCheck) async throws -> Int {

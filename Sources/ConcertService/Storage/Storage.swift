@@ -57,7 +57,8 @@ extension StorageBackend {
 }
 
 public protocol CatalogueStore: Sendable {
-    func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance
+    /// Creates the performance with its waiting room.
+    func createPerformance(_ performance: NewPerformance, room: NewRoom, now: Date) async throws -> Performance
     /// Throws `performanceNotFound`.
     func createSchedule(_ schedule: NewSchedule, performanceID: Int64, now: Date) async throws -> Schedule
     /// Performances with their schedules that start in `range`.
@@ -104,34 +105,75 @@ public protocol WalletStore: Sendable {
     func ledger(userID: Int64, before cursor: Int64?, limit: Int) async throws -> LedgerPage
 }
 
-/// A live queue entry as stored: waiting while `activeUntil` is nil.
+/// A live queue entry as stored.
 public struct QueueEntry: Sendable, Equatable {
     public var seq: Int64
+    public var performanceID: Int64
     public var userID: Int64
+    /// Its order in its room: the draw's place (negative), or its seq.
+    public var place: Int64
+    /// When an instance last reported it seen (a poll), to within the reporting interval.
+    public var seenAt: Date
+    /// Nil while waiting.
     public var activeUntil: Date?
+    /// Passed over by admission: it was not seen for too long when its turn came.
+    public var abandoned = false
 }
 
-/// One admission round: every entry still waiting with `seq <= throughSeq` became active
-/// until `activeUntil`. Entries are admitted in `seq` order, so this watermark is all another
-/// instance needs to learn who was admitted.
+/// One admission round of a room: every entry of the room still waiting with
+/// `place <= throughPlace` became active until `activeUntil`, but for the entries the round
+/// passed over (which `QueueChanges.abandoned` lists). Entries are admitted in place order, so
+/// this watermark is all another instance needs to learn who was admitted.
 public struct Admission: Sendable, Equatable {
     public var id: Int64
-    public var throughSeq: Int64
+    public var performanceID: Int64
+    public var throughPlace: Int64
     public var activeUntil: Date
 }
 
-/// How far an instance has read the queue: the last entry and the last admission it saw.
+/// How far an instance has read the queue: the last entry, admission and draw it saw.
 public struct QueueCursor: Sendable, Equatable {
     public var seq: Int64 = 0
     public var admission: Int64 = 0
+    public var draw: Int64 = 0
 }
 
 /// What changed in the queue since a cursor.
 public struct QueueChanges: Sendable, Equatable {
     /// Entries joined after the cursor, in `seq` order, as they stand now.
     public var entries: [QueueEntry]
+    /// The rooms drawn since the cursor, with the places of their drawn entries still waiting, by seq.
+    public var drawn: [Int64: [Int64: Int64]]
+    /// Entries passed over by the admissions after the cursor.
+    public var abandoned: [QueueEntry]
     public var admissions: [Admission]
+    /// Every room, as it stands now.
+    public var rooms: [RoomRecord]
     public var cursor: QueueCursor
+}
+
+/// A room as stored, with what its performance's schedules say of its seats.
+public struct RoomRecord: Sendable, Equatable {
+    public var performanceID: Int64
+    public var settings: RoomSettings
+    public var commitment: String
+    /// Set once the draw ran; the seed is read only then, so it stays secret until the draw.
+    public var draw: DrawSummary?
+    public var admittedTotal: Int
+    public var seats: RoomSeats
+}
+
+public struct DrawSummary: Sendable, Equatable {
+    public var seed: String
+    public var drawnAt: Date
+    public var entries: Int
+}
+
+/// A new performance's room: its settings and its secret seed.
+public struct NewRoom: Sendable, Equatable {
+    public var settings: RoomSettings
+    public var seed: String
+    public var commitment: String { FairDraw.commitment(of: seed) }
 }
 
 /// The one admitter: the instance holding the lease. It renews the lease on every tick and
@@ -144,19 +186,28 @@ public struct AdmitterLease: Sendable, Equatable {
 public enum AdmissionOutcome: Sendable, Equatable {
     /// Another instance holds the admitter lease.
     case notAdmitter
-    case admitted(count: Int)
+    /// This instance ran the round: how many entries it admitted, and the rooms it drew.
+    case admitted(count: Int, drawn: Int = 0)
 }
 
 public protocol QueueStore: Sendable {
-    /// Appends a new entry for the user, replacing their earlier one. Sequence numbers
-    /// become visible in order, so a reader that has seen `seq` has seen every entry before it.
-    func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry
-    /// If `lease` is (or can become) the admitter's: removes timed-out active entries, then
-    /// admits waiting ones in order as `policy` allows.
-    func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome
-    /// Entries and admissions after `cursor`; with no cursor, every live entry and the latest
-    /// admission id (the state at start).
-    func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges
+    /// Appends a new entry for the user to the room, replacing their earlier one there. Sequence
+    /// numbers become visible in order, so a reader that has seen `seq` has seen every entry before it.
+    func joinQueue(_ join: QueueJoin) async throws -> QueueJoin.Written
+    /// If `lease` is (or can become) the admitter's: removes timed-out active entries, draws the
+    /// rooms whose sale has started, then admits waiting entries of each room in order as its
+    /// settings (`defaults` for those unset) and its seats allow.
+    func admit(now: Date, defaults: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome
+    /// What changed after `cursor`; with no cursor, every live entry and room (the state at start).
+    func queueChanges(after cursor: QueueCursor?, now: Date) async throws -> QueueChanges
+    /// Every room as it stands now.
+    func rooms(now: Date) async throws -> [RoomRecord]
+    /// Replaces a room's settings; false if there is no such room.
+    func updateRoom(performanceID: Int64, settings: RoomSettings) async throws -> Bool
+    /// Records that these entries were seen at `now` (what one instance saw in one tick).
+    func recordSeen(_ seqs: [Int64], at now: Date) async throws
+    /// The room's published draw, in draw order; nil before the draw or for an unknown room.
+    func drawnEntries(performanceID: Int64) async throws -> [String]?
 }
 
 /// Schedules grouped by performance, performances in order of their first schedule (how

@@ -23,6 +23,18 @@ struct AdminController {
         var title: String
         var performer: String
         var description: String?
+        /// The waiting room's settings; all optional.
+        var sale: SaleBody?
+
+        enum CodingKeys: String, CodingKey { case title, performer, description, sale }
+
+        init(from decoder: any Decoder) throws {
+            let body = try decoder.container(keyedBy: CodingKeys.self)
+            title = try body.decode(String.self, forKey: .title)
+            performer = try body.decode(String.self, forKey: .performer)
+            description = try body.decodeIfPresent(String.self, forKey: .description)
+            sale = try body.ifSent(SaleBody.self, forKey: .sale)
+        }
     }
 
     struct ScheduleBody: Decodable {
@@ -39,8 +51,9 @@ struct AdminController {
     @Sendable func createPerformance(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PerformanceResponse> {
         let input = try await ReceivedBody.read(request, context: context).decode(PerformanceBody.self)
         let now = clock.now
-        let performance = try await catalogue.createPerformance(
-            try NewPerformance(title: input.title, performer: input.performer, description: input.description ?? ""), now: now)
+        let newPerformance = try NewPerformance(title: input.title, performer: input.performer, description: input.description ?? "")
+        let sale = try (input.sale ?? SaleBody()).settings(now: now)
+        let performance = try await catalogue.createPerformance(newPerformance, sale: sale, now: now)
         return EditedResponse(status: .created, response: PerformanceResponse(performance, now: now))
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// Join the waiting queue and poll it.
+/// Join a performance's waiting room and poll the entry.
 struct QueueController {
     let authentication: Authentication
     let clock: any WallClock
@@ -15,8 +15,19 @@ struct QueueController {
             .post(use: join)
     }
 
+    struct JoinBody: Decodable {
+        var performanceID: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case performanceID = "performance_id"
+        }
+    }
+
     @Sendable func join(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<QueueTokenResponse> {
-        let pass = try await queue.join(userID: try context.caller.userID, now: clock.now)
+        let userID = try context.caller.userID
+        let input = try await ReceivedBody.read(request, context: context).decode(JoinBody.self)
+        guard input.performanceID > 0 else { throw ServiceError(.invalidBody, "performance_id must be a positive integer.") }
+        let pass = try await queue.join(userID: userID, performanceID: input.performanceID, now: clock.now)
         return EditedResponse(status: .created, response: QueueTokenResponse(pass))
     }
 

@@ -2,13 +2,17 @@ import Foundation
 import PostgresNIO
 
 extension PostgresStorage {
-    public func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance {
-        let id = try await rows(
-            """
-            INSERT INTO performances (title, performer, description, created_at)
-            VALUES (\(performance.title), \(performance.performer), \(performance.description), \(now.millis)) RETURNING id
-            """
-        )[0].decode(Int64.self)
+    public func createPerformance(_ performance: NewPerformance, room: NewRoom, now: Date) async throws -> Performance {
+        let id = try await transaction { connection in
+            let id = try await connection.rows(
+                """
+                INSERT INTO performances (title, performer, description, created_at)
+                VALUES (\(performance.title), \(performance.performer), \(performance.description), \(now.millis)) RETURNING id
+                """, logger: logger
+            )[0].decode(Int64.self)
+            try await Self.rows(of: QueueReads.createRoom(performanceID: id, room: room), on: connection, logger: logger)
+            return id
+        }
         return Performance(id: id, title: performance.title, performer: performance.performer, description: performance.description)
     }
 

@@ -2,77 +2,105 @@ import Foundation
 import PostgresNIO
 
 extension PostgresStorage {
-    public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
-        QueueEntry(seq: try await joins.submit(QueueJoin(userID: userID, joinedAt: now)), userID: userID, activeUntil: nil)
+    public func joinQueue(_ join: QueueJoin) async throws -> QueueJoin.Written {
+        try await joins.submit(join)
     }
 
     /// One statement for a batch of joins: the counter's row lock is held until commit, so
-    /// joins from all instances commit in seq order. Re-joining moves the user's one entry to
-    /// the back; a user twice in the batch gets one entry, at the later place.
-    static func writeJoins(_ batch: [QueueJoin], client: PostgresClient, logger: Logger) async throws -> [Int64] {
-        var seen = Set<Int64>()
-        let joins = Array(batch.reversed().filter { seen.insert($0.userID).inserted }.reversed())
-        let seqs: [Int64: Int64] = try await translatingErrors {
+    /// joins from all instances commit in seq order. Re-joining a room moves the user's one entry
+    /// there to the back, as a new entry; a user twice in the batch gets one entry, the later.
+    static func writeJoins(_ batch: [QueueJoin], client: PostgresClient, logger: Logger) async throws -> [QueueJoin.Written] {
+        let joins = QueueJoin.lastOfEach(batch)
+        let written: [QueueJoin.Key: QueueJoin.Written] = try await translatingErrors {
             try await client.query(
                 """
                 WITH batch AS (
-                    SELECT * FROM unnest(\(joins.map(\.userID))::bigint[], \(joins.map(\.joinedAt.millis))::bigint[])
-                        WITH ORDINALITY AS joined (user_id, joined_at, place)
+                    SELECT * FROM unnest(
+                        \(joins.map(\.performanceID))::bigint[], \(joins.map(\.userID))::bigint[],
+                        \(joins.map(\.entryID))::text[], \(joins.map(\.joinedAt.millis))::bigint[]
+                    ) WITH ORDINALITY AS joined (performance_id, user_id, entry_id, joined_at, ordinal)
                 ), next AS (
                     UPDATE queue_counter SET last_seq = last_seq + \(Int64(joins.count)) WHERE id = 1 RETURNING last_seq
                 )
-                INSERT INTO queue_entries (seq, user_id, joined_at)
-                SELECT next.last_seq - \(Int64(joins.count)) + batch.place, batch.user_id, batch.joined_at FROM next, batch
-                ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, joined_at = excluded.joined_at, active_until = NULL
-                RETURNING user_id, seq
+                INSERT INTO queue_entries (seq, performance_id, user_id, entry_id, joined_at, seen_at, place)
+                SELECT next.last_seq - \(Int64(joins.count)) + batch.ordinal, batch.performance_id, batch.user_id, batch.entry_id,
+                    batch.joined_at, batch.joined_at, next.last_seq - \(Int64(joins.count)) + batch.ordinal
+                FROM next, batch
+                ON CONFLICT (performance_id, user_id) DO UPDATE SET seq = excluded.seq, entry_id = excluded.entry_id,
+                    joined_at = excluded.joined_at, seen_at = excluded.seen_at, place = excluded.place, active_until = NULL,
+                    abandoned_in = NULL
+                RETURNING performance_id, user_id, seq, entry_id
                 """, logger: logger
-            ).collect().reduce(into: [:]) { seqs, row in
-                let (userID, seq) = try row.decode((Int64, Int64).self)
-                seqs[userID] = seq
+            ).collect().reduce(into: [:]) { written, row in
+                let (performanceID, userID, seq, entryID) = try row.decode((Int64, Int64, Int64, String).self)
+                written[QueueJoin.Key(performanceID: performanceID, userID: userID)] = QueueJoin.Written(seq: seq, entryID: entryID)
             }
         }
-        return try QueueJoin.seqs(of: batch, written: seqs)
+        return try QueueJoin.entries(of: batch, written: written)
     }
 
-    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
+    public func admit(now: Date, defaults: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await transaction(on: background) { connection in
-            try await AdmissionRound.run(now: now, policy: policy, lease: lease) { statement in
-                var bindings = PostgresBindings()
-                for argument in statement.arguments {
-                    switch argument {
-                    case .integer(let value): bindings.append(value)
-                    case .text(let value): bindings.append(value)
-                    }
-                }
-                return try await connection.rows(PostgresQuery(unsafeSQL: statement.numberedSQL, binds: bindings), logger: logger)
-                    .map { row in try row.makeRandomAccess().map { try $0.decode(Int64?.self) } }
+            try await AdmissionRound.run(now: now, defaults: defaults, lease: lease) { statement in
+                try await Self.rows(of: statement, on: connection, logger: logger).map { $0.map(\.integer) }
             }
         }
     }
 
-    public func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges {
-        // One snapshot for all three reads.
-        try await transaction(on: background, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { connection in
-            let entries = try await connection.rows(
-                "SELECT seq, user_id, active_until FROM queue_entries WHERE seq > \(cursor?.seq ?? 0) ORDER BY seq",
-                logger: logger
-            ).map { row in
-                let (seq, userID, activeUntil) = try row.decode((Int64, Int64, Int64?).self)
-                return QueueEntry(seq: seq, userID: userID, activeUntil: activeUntil.map(Date.init(millis:)))
+    public func queueChanges(after cursor: QueueCursor?, now: Date) async throws -> QueueChanges {
+        let statements = QueueReads.changes(after: cursor, now: now, lastSeq: "SELECT last_seq FROM queue_counter")
+        // One snapshot for all the reads.
+        let results = try await transaction(on: background, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { connection in
+            var results: [[[StoredColumn]]] = []
+            for statement in statements { results.append(try await Self.rows(of: statement, on: connection, logger: logger)) }
+            return results
+        }
+        return try QueueReads.decodeChanges(results)
+    }
+
+    public func rooms(now: Date) async throws -> [RoomRecord] {
+        let statement = QueueReads.rooms(now: now)
+        return try QueueReads.decodeRooms(try await reading { try await Self.rows(of: statement, on: $0, logger: logger) })
+    }
+
+    public func updateRoom(performanceID: Int64, settings: RoomSettings) async throws -> Bool {
+        let statement = QueueReads.updateRoom(performanceID: performanceID, settings: settings)
+        return try await reading { try await !Self.rows(of: statement, on: $0, logger: logger).isEmpty }
+    }
+
+    public func recordSeen(_ seqs: [Int64], at now: Date) async throws {
+        guard !seqs.isEmpty else { return }
+        let statement = QueueReads.recordSeen(seqs, at: now)
+        try await transaction(on: background) { connection in _ = try await Self.rows(of: statement, on: connection, logger: logger) }
+    }
+
+    public func drawnEntries(performanceID: Int64) async throws -> [String]? {
+        let statements = QueueReads.drawnEntries(performanceID: performanceID)
+        let results = try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { connection in
+            var results: [[[StoredColumn]]] = []
+            for statement in statements { results.append(try await Self.rows(of: statement, on: connection, logger: logger)) }
+            return results
+        }
+        return QueueReads.decodeDrawnEntries(results)
+    }
+
+    /// Runs a statement written for both backends.
+    static func rows(of statement: SQLStatement, on connection: PostgresConnection, logger: Logger) async throws -> [[StoredColumn]] {
+        var bindings = PostgresBindings()
+        for argument in statement.arguments {
+            switch argument {
+            case .integer(let value): bindings.append(value)
+            case .text(let value): bindings.append(value)
             }
-            // At start the entries carry their own state; only the position in the log matters.
-            let admissions = try await connection.rows(
-                """
-                SELECT id, through_seq, active_until FROM queue_admissions WHERE id > \(cursor?.admission ?? Int64.max) ORDER BY id
-                """, logger: logger
-            ).map { row in
-                let (id, through, until) = try row.decode((Int64, Int64, Int64).self)
-                return Admission(id: id, throughSeq: through, activeUntil: Date(millis: until))
+        }
+        return try await connection.rows(PostgresQuery(unsafeSQL: statement.numberedSQL, binds: bindings), logger: logger).map { row in
+            try row.makeRandomAccess().map { cell in
+                guard cell.bytes != nil else { return .null }
+                switch cell.dataType {
+                case .text, .varchar, .name: return .text(try cell.decode(String.self))
+                default: return .integer(try cell.decode(Int64.self))
+                }
             }
-            let (lastSeq, lastAdmission) = try await connection.rows(
-                "SELECT last_seq, (SELECT COALESCE(max(id), 0) FROM queue_admissions) FROM queue_counter", logger: logger
-            )[0].decode((Int64, Int64).self)
-            return QueueChanges(entries: entries, admissions: admissions, cursor: QueueCursor(seq: lastSeq, admission: lastAdmission))
         }
     }
 }

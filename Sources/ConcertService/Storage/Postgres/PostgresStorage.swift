@@ -19,7 +19,7 @@ public final class PostgresStorage: StorageBackend {
     var background: PostgresClient { pools.current.background }
     private let pools: PoolsInUse
     /// Writes queue joins in batches (see `joinQueue`).
-    let joins: WriteBatcher<QueueJoin, Int64>
+    let joins: WriteBatcher<QueueJoin, QueueJoin.Written>
     /// Writes holds without an idempotency key in batches (see `hold`).
     let holdWrites: WriteBatcher<PendingHold, Int64?>
     let logger: Logger

@@ -121,6 +121,25 @@ enum SQLiteMigrations {
                 CREATE VIEW schedule_remaining_seats AS SELECT id AS schedule_id, remaining_seats FROM schedules
                 """)
         }
+        migrator.registerMigration("v4-waiting-room-per-performance") { db in
+            // The service-wide queue gives way to a room per performance. Its entries cannot be
+            // placed in a room, so they are dropped: the users they belonged to join again.
+            try db.execute(sql: """
+                DROP TABLE queue_entries;
+                DROP TABLE queue_admissions;
+                \(WaitingRoomSchema.tables(seqKey: "INTEGER PRIMARY KEY AUTOINCREMENT", serialKey: "INTEGER PRIMARY KEY AUTOINCREMENT"))
+                """)
+            // Every existing performance gets a room that opens at once, with its own secret seed.
+            for (id, createdAt) in try Row.fetchAll(db, sql: "SELECT id, created_at FROM performances").map({ ($0[0] as Int64, $0[1] as Int64) }) {
+                let seed = FairDraw.newSeed()
+                try db.execute(
+                    sql: """
+                        INSERT INTO rooms (performance_id, prequeue_opens_at, starts_at, active_per_seat_milli, abandon_after_s, seed, commitment)
+                        VALUES (?, ?, ?, 1000, 120, ?, ?)
+                        """,
+                    arguments: [id, createdAt, createdAt, seed, FairDraw.commitment(of: seed)])
+            }
+        }
         return migrator
     }
 }

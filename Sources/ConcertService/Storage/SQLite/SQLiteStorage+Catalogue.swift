@@ -2,13 +2,13 @@ import Foundation
 import GRDB
 
 extension SQLiteStorage {
-    public func createPerformance(_ performance: NewPerformance, now: Date) async throws -> Performance {
+    public func createPerformance(_ performance: NewPerformance, room: NewRoom, now: Date) async throws -> Performance {
         try await write { db in
             try db.cachedStatement(sql: "INSERT INTO performances (title, performer, description, created_at) VALUES (?, ?, ?, ?)").execute(
                 arguments: [performance.title, performance.performer, performance.description, now.millis])
-            return Performance(
-                id: db.lastInsertedRowID, title: performance.title, performer: performance.performer,
-                description: performance.description)
+            let id = db.lastInsertedRowID
+            _ = try Self.rows(of: QueueReads.createRoom(performanceID: id, room: room), in: db, cached: false)
+            return Performance(id: id, title: performance.title, performer: performance.performer, description: performance.description)
         }
     }
 

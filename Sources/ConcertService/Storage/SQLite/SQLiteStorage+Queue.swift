@@ -2,63 +2,88 @@ import Foundation
 import GRDB
 
 extension SQLiteStorage {
-    public func joinQueue(userID: Int64, now: Date) async throws -> QueueEntry {
-        QueueEntry(seq: try await joins.submit(QueueJoin(userID: userID, joinedAt: now)), userID: userID, activeUntil: nil)
+    public func joinQueue(_ join: QueueJoin) async throws -> QueueJoin.Written {
+        try await joins.submit(join)
     }
 
     /// One transaction for a batch of joins (see `QueueJoin`), in the order they arrived.
-    static func writeJoins(_ batch: [QueueJoin], pool: DatabasePool) async throws -> [Int64] {
+    static func writeJoins(_ batch: [QueueJoin], pool: DatabasePool) async throws -> [QueueJoin.Written] {
         try await translatingErrors {
             try await pool.write { db in
-                // One live entry per user (a unique column): re-joining goes to the back.
-                let leave = try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE user_id = ?")
-                let enter = try db.cachedStatement(sql: "INSERT INTO queue_entries (user_id, joined_at) VALUES (?, ?)")
-                var seqs: [Int64: Int64] = [:]
+                // One live entry per user and room: re-joining goes to the back.
+                let leave = try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE performance_id = ? AND user_id = ?")
+                let enter = try db.cachedStatement(
+                    sql: "INSERT INTO queue_entries (performance_id, user_id, entry_id, joined_at, seen_at, place) VALUES (?, ?, ?, ?, ?, 0)")
+                let place = try db.cachedStatement(sql: "UPDATE queue_entries SET place = seq WHERE seq = ?")
+                var written: [QueueJoin.Key: QueueJoin.Written] = [:]
                 for join in batch {
-                    try leave.execute(arguments: [join.userID])
-                    try enter.execute(arguments: [join.userID, join.joinedAt.millis])
-                    seqs[join.userID] = db.lastInsertedRowID
+                    try leave.execute(arguments: [join.performanceID, join.userID])
+                    try enter.execute(arguments: [join.performanceID, join.userID, join.entryID, join.joinedAt.millis, join.joinedAt.millis])
+                    let seq = db.lastInsertedRowID
+                    try place.execute(arguments: [seq])
+                    written[join.key] = QueueJoin.Written(seq: seq, entryID: join.entryID)
                 }
-                return try QueueJoin.seqs(of: batch, written: seqs)
+                return try QueueJoin.entries(of: batch, written: written)
             }
         }
     }
 
-    public func admit(now: Date, policy: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
+    public func admit(now: Date, defaults: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await write { db in
-            try AdmissionRound.run(now: now, policy: policy, lease: lease) { statement in
-                let arguments = statement.arguments.map { argument -> any DatabaseValueConvertible in
-                    switch argument {
-                    case .integer(let value): value
-                    case .text(let value): value
-                    }
-                }
-                return try Row.fetchAll(db.cachedStatement(sql: statement.sql), arguments: StatementArguments(arguments)).map { row in
-                    (0..<row.count).map { row[$0] as Int64? }
-                }
+            try AdmissionRound.run(now: now, defaults: defaults, lease: lease) { statement in
+                try Self.rows(of: statement, in: db).map { $0.map(\.integer) }
             }
         }
     }
 
-    public func queueChanges(after cursor: QueueCursor?) async throws -> QueueChanges {
-        try await read { db in
-            let entries = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT seq, user_id, active_until FROM queue_entries WHERE seq > ? ORDER BY seq"),
-                arguments: [cursor?.seq ?? 0]
-            ).map { row in
-                QueueEntry(seq: row["seq"], userID: row["user_id"], activeUntil: (row["active_until"] as Int64?).map(Date.init(millis:)))
+    public func queueChanges(after cursor: QueueCursor?, now: Date) async throws -> QueueChanges {
+        // The last seq handed out, including entries already spent: every token up to it is
+        // accounted for by this read.
+        let statements = QueueReads.changes(
+            after: cursor, now: now, lastSeq: "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'queue_entries'")
+        return try QueueReads.decodeChanges(try await read { db in try statements.map { try Self.rows(of: $0, in: db) } })
+    }
+
+    public func rooms(now: Date) async throws -> [RoomRecord] {
+        let statement = QueueReads.rooms(now: now)
+        return try QueueReads.decodeRooms(try await read { db in try Self.rows(of: statement, in: db) })
+    }
+
+    public func updateRoom(performanceID: Int64, settings: RoomSettings) async throws -> Bool {
+        let statement = QueueReads.updateRoom(performanceID: performanceID, settings: settings)
+        return try await write { db in try !Self.rows(of: statement, in: db).isEmpty }
+    }
+
+    public func recordSeen(_ seqs: [Int64], at now: Date) async throws {
+        guard !seqs.isEmpty else { return }
+        let statement = QueueReads.recordSeen(seqs, at: now)
+        try await write { db in _ = try Self.rows(of: statement, in: db, cached: false) }
+    }
+
+    public func drawnEntries(performanceID: Int64) async throws -> [String]? {
+        let statements = QueueReads.drawnEntries(performanceID: performanceID)
+        return QueueReads.decodeDrawnEntries(try await read { db in try statements.map { try Self.rows(of: $0, in: db) } })
+    }
+
+    /// Runs a statement written for both backends.
+    /// `cached: false` for a text that varies (a list of values), which would fill the cache.
+    static func rows(of statement: SQLStatement, in db: Database, cached: Bool = true) throws -> [[StoredColumn]] {
+        let arguments = statement.arguments.map { argument -> any DatabaseValueConvertible in
+            switch argument {
+            case .integer(let value): value
+            case .text(let value): value
             }
-            // At start the entries carry their own state; only the position in the log matters.
-            let admissions = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT id, through_seq, active_until FROM queue_admissions WHERE id > ? ORDER BY id"),
-                arguments: [cursor?.admission ?? Int64.max]
-            ).map { Admission(id: $0["id"], throughSeq: $0["through_seq"], activeUntil: $0.date("active_until")) }
-            let lastAdmission = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(id), 0) FROM queue_admissions")) ?? 0
-            // The last seq handed out, including entries already spent: every token up to it
-            // is accounted for by this read.
-            let lastSeq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'queue_entries'")) ?? 0
-            return QueueChanges(
-                entries: entries, admissions: admissions, cursor: QueueCursor(seq: lastSeq, admission: lastAdmission))
+        }
+        let prepared = cached ? try db.cachedStatement(sql: statement.sql) : try db.makeStatement(sql: statement.sql)
+        return try Row.fetchAll(prepared, arguments: StatementArguments(arguments)).map { row in
+            row.databaseValues.map { value in
+                switch value.storage {
+                case .int64(let integer): .integer(integer)
+                case .string(let text): .text(text)
+                case .double(let double): .integer(Int64(double))
+                case .null, .blob: .null
+                }
+            }
         }
     }
 }

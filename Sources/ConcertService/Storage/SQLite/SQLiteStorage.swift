@@ -9,7 +9,7 @@ public final class SQLiteStorage: StorageBackend {
     /// Writes holds in batches (see `writeHolds`).
     let holdWrites: WriteBatcher<PendingHold, Result<Idempotent<Reservation>, any Error>>
     /// Writes queue joins in batches (see `writeJoins`).
-    let joins: WriteBatcher<QueueJoin, Int64>
+    let joins: WriteBatcher<QueueJoin, QueueJoin.Written>
 
     /// Opens (creating if needed) the database file.
     public init(path: String, busyTimeout: Duration = .seconds(10)) throws {
@@ -27,9 +27,17 @@ public final class SQLiteStorage: StorageBackend {
     /// writer when it turns WAL mode on, after `prepareDatabase` has run, so FULL is set on the
     /// pool's one writer once the pool is open.
     public static func openDurablePool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var configuration = configuration
+        configuration.prepareDatabase { db in db.add(function: drawKey) }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         return pool
+    }
+
+    /// The draw's order key, as PostgreSQL's `draw_key` function computes it (see `FairDraw`).
+    static let drawKey = DatabaseFunction("draw_key", argumentCount: 2, pure: true) { values in
+        guard let seed = String.fromDatabaseValue(values[0]), let entryID = String.fromDatabaseValue(values[1]) else { return nil }
+        return Data(FairDraw.key(seed: seed, entryID: entryID))
     }
 
     public func ping() async throws {
