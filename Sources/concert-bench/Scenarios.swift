@@ -332,9 +332,11 @@ struct Scenarios {
             let format = Date.ISO8601FormatStyle()
 
             // The other rooms' sales start tomorrow: their entries stay in the pre-queue throughout.
+            // These joiners do not poll, as fans in a pre-queue would, so no room may pass them
+            // over as abandoned: this measures the draw, not a mass abandonment.
             let tomorrow = format.format(Date().addingTimeInterval(86400))
             var rooms: [Int] = []
-            for _ in 0..<smallRooms { rooms.append(try await api.createPerformance(sale: #"{"starts_at": "\#(tomorrow)", "active_per_seat": 0}"#)) }
+            for _ in 0..<smallRooms { rooms.append(try await api.createPerformance(sale: #"{"starts_at": "\#(tomorrow)", "active_per_seat": 0, "abandon_after_s": 86400}"#)) }
             let small = rooms
             let smallJoins = try await load.run(concurrency: settings.concurrency, count: total - bigCount) { index in
                 api.joinRequest(bearer: bearers[bigCount + index], performance: small[index % smallRooms])
@@ -345,7 +347,7 @@ struct Scenarios {
             // twice over) and a health baseline.
             let expectedJoins = Double(bigCount) / smallJoins.perSecond
             let startsAt = Date().addingTimeInterval(2 * expectedJoins + settings.duration.seconds + 10)
-            let big = try await api.createPerformance(sale: #"{"starts_at": "\#(format.format(startsAt))", "active_per_seat": 0}"#)
+            let big = try await api.createPerformance(sale: #"{"starts_at": "\#(format.format(startsAt))", "active_per_seat": 0, "abandon_after_s": 86400}"#)
             let sample = settings.pollTokens
             let tokens = Mutex([String](repeating: "", count: sample))
             let bigJoins = try await load.run(concurrency: settings.concurrency, count: bigCount) { index in

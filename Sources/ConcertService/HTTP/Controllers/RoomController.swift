@@ -31,37 +31,18 @@ struct RoomController {
     /// What an organiser may change once the room exists: the pace, and whether it admits.
     struct ChangeBody: Decodable {
         var paused: Bool?
-        var admitPerTick: Int?
-        var tickMs: Int?
-        var maxActive: Int?
-        var activeTTLSeconds: Int?
-        var activePerSeat: Double?
-        var abandonAfterSeconds: Int?
+        var pace: PaceBody
 
-        enum CodingKeys: String, CodingKey {
-            case paused, admitPerTick = "admit_per_tick", tickMs = "tick_ms", maxActive = "max_active", activeTTLSeconds = "active_ttl_s"
-            case activePerSeat = "active_per_seat", abandonAfterSeconds = "abandon_after_s"
-        }
+        enum CodingKeys: String, CodingKey { case paused }
 
         init(from decoder: any Decoder) throws {
-            let body = try decoder.container(keyedBy: CodingKeys.self)
-            paused = try body.ifSent(Bool.self, forKey: .paused)
-            admitPerTick = try body.ifSent(Int.self, forKey: .admitPerTick)
-            tickMs = try body.ifSent(Int.self, forKey: .tickMs)
-            maxActive = try body.ifSent(Int.self, forKey: .maxActive)
-            activeTTLSeconds = try body.ifSent(Int.self, forKey: .activeTTLSeconds)
-            activePerSeat = try body.ifSent(Double.self, forKey: .activePerSeat)
-            abandonAfterSeconds = try body.ifSent(Int.self, forKey: .abandonAfterSeconds)
+            paused = try decoder.container(keyedBy: CodingKeys.self).ifSent(Bool.self, forKey: .paused)
+            pace = try PaceBody(from: decoder)
         }
 
         func apply(to settings: inout RoomSettings) throws {
             if let paused { settings.paused = paused }
-            if let admitPerTick { settings.admitPerTick = admitPerTick }
-            if let tickMs { settings.tickMillis = tickMs }
-            if let maxActive { settings.maxActive = maxActive }
-            if let activeTTLSeconds { settings.activeTTLSeconds = activeTTLSeconds }
-            if let activePerSeat { settings.activePerSeatMillis = try SaleBody.millis(activePerSeat) }
-            if let abandonAfterSeconds { settings.abandonAfterSeconds = abandonAfterSeconds }
+            try pace.apply(to: &settings)
         }
     }
 
@@ -75,21 +56,14 @@ struct RoomController {
     }
 }
 
-/// The `sale` object of a new performance: its room's settings, each optional.
+/// The `sale` object of a new performance: its room's times and pace, each optional.
 struct SaleBody: Decodable {
     var prequeueOpensAt: Date?
     var startsAt: Date?
-    var admitPerTick: Int?
-    var tickMs: Int?
-    var maxActive: Int?
-    var activeTTLSeconds: Int?
-    var activePerSeat: Double?
-    var abandonAfterSeconds: Int?
+    var pace = PaceBody()
 
     enum CodingKeys: String, CodingKey {
-        case prequeueOpensAt = "prequeue_opens_at", startsAt = "starts_at", admitPerTick = "admit_per_tick", tickMs = "tick_ms"
-        case maxActive = "max_active", activeTTLSeconds = "active_ttl_s", activePerSeat = "active_per_seat"
-        case abandonAfterSeconds = "abandon_after_s"
+        case prequeueOpensAt = "prequeue_opens_at", startsAt = "starts_at"
     }
 
     /// No settings: every default.
@@ -99,6 +73,36 @@ struct SaleBody: Decodable {
         let body = try decoder.container(keyedBy: CodingKeys.self)
         prequeueOpensAt = try body.ifSent(Date.self, forKey: .prequeueOpensAt)
         startsAt = try body.ifSent(Date.self, forKey: .startsAt)
+        pace = try PaceBody(from: decoder)
+    }
+
+    /// The room's settings; times left out are `now`.
+    func settings(now: Date) throws -> RoomSettings {
+        var settings = RoomSettings(prequeueOpensAt: prequeueOpensAt ?? now, startsAt: startsAt ?? now)
+        try pace.apply(to: &settings)
+        return try settings.validated()
+    }
+}
+
+/// A room's pace and caps, as a new room's `sale` and an organiser's change both give them;
+/// each field left out keeps what the room has (a new room: the defaults).
+struct PaceBody: Decodable {
+    var admitPerTick: Int?
+    var tickMs: Int?
+    var maxActive: Int?
+    var activeTTLSeconds: Int?
+    var activePerSeat: Double?
+    var abandonAfterSeconds: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case admitPerTick = "admit_per_tick", tickMs = "tick_ms", maxActive = "max_active", activeTTLSeconds = "active_ttl_s"
+        case activePerSeat = "active_per_seat", abandonAfterSeconds = "abandon_after_s"
+    }
+
+    init() {}
+
+    init(from decoder: any Decoder) throws {
+        let body = try decoder.container(keyedBy: CodingKeys.self)
         admitPerTick = try body.ifSent(Int.self, forKey: .admitPerTick)
         tickMs = try body.ifSent(Int.self, forKey: .tickMs)
         maxActive = try body.ifSent(Int.self, forKey: .maxActive)
@@ -107,16 +111,13 @@ struct SaleBody: Decodable {
         abandonAfterSeconds = try body.ifSent(Int.self, forKey: .abandonAfterSeconds)
     }
 
-    /// The room's settings; times left out are `now`.
-    func settings(now: Date) throws -> RoomSettings {
-        var settings = RoomSettings(prequeueOpensAt: prequeueOpensAt ?? now, startsAt: startsAt ?? now)
-        settings.admitPerTick = admitPerTick
-        settings.tickMillis = tickMs
-        settings.maxActive = maxActive
-        settings.activeTTLSeconds = activeTTLSeconds
+    func apply(to settings: inout RoomSettings) throws {
+        if let admitPerTick { settings.admitPerTick = admitPerTick }
+        if let tickMs { settings.tickMillis = tickMs }
+        if let maxActive { settings.maxActive = maxActive }
+        if let activeTTLSeconds { settings.activeTTLSeconds = activeTTLSeconds }
         if let activePerSeat { settings.activePerSeatMillis = try Self.millis(activePerSeat) }
         if let abandonAfterSeconds { settings.abandonAfterSeconds = abandonAfterSeconds }
-        return try settings.validated()
     }
 
     /// Active users per seat, as the thousandths the room keeps.
