@@ -286,6 +286,12 @@ func iso(_ date: Date) -> String { date.formatted(.iso8601) }
             #expect((changed.json["settings"] as? [String: Any])?["admit_per_tick"] as? Int == 3)
             #expect(try await api.request(.patch, "/v1/admin/performances/999999/room", user: 1, admin: true, body: "{}").status == .notFound)
             #expect(try await api.request(.get, "/v1/performances/999999/room").status == .notFound)
+            #expect(try await api.request(.get, "/v1/performances/999999/room/draw").errorCode == "PERFORMANCE_NOT_FOUND")
+            // A setting may be left out, not sent as null.
+            #expect(try await api.request(.patch, "/v1/admin/performances/\(performance)/room", user: 1, admin: true,
+                                          body: #"{"abandon_after_s": null}"#).errorCode == "INVALID_BODY")
+            #expect(try await api.request(.post, "/v1/admin/performances", user: 1, admin: true,
+                                          body: #"{"title": "t", "performer": "p", "sale": null}"#).errorCode == "INVALID_BODY")
         }
     }
 }

@@ -191,9 +191,8 @@ public final class QueueService: Sendable {
         }
     }
 
-    /// Why `ticket` may not act on `performanceID` now, or nil if it is active there.
-    public func refusal(for ticket: QueueTicket, performanceID: Int64, now: Date) -> ServiceError? {
-        do { try Self.checkRoom(of: ticket, is: performanceID) } catch { return error as? ServiceError }
+    /// Why `ticket` may not act now, or nil if it is active in its room.
+    public func refusal(for ticket: QueueTicket, now: Date) -> ServiceError? {
         let status = status(of: ticket, now: now)
         if status.isWaiting, isStale(at: now) {
             // The admissions of the last ticks are unknown here: the user may well be active.
@@ -260,9 +259,9 @@ public final class QueueService: Sendable {
     }
 
     /// Changes a room's pace or pauses it; every instance follows at its next tick.
-    public func updateRoom(_ performanceID: Int64, _ change: (inout RoomSettings) -> Void, now: Date) async throws -> RoomView {
+    public func updateRoom(_ performanceID: Int64, _ change: (inout RoomSettings) throws -> Void, now: Date) async throws -> RoomView {
         var settings = try await info(of: performanceID, now: now, refresh: true).record.settings
-        change(&settings)
+        try change(&settings)
         guard try await store.updateRoom(performanceID: performanceID, settings: try settings.validated()) else {
             throw ServiceError.performanceNotFound(performanceID)
         }

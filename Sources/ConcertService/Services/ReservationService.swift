@@ -49,7 +49,7 @@ public struct ReservationService: Sendable {
         }
         // The board's view: only a user it knows to be admitted can be refused from memory
         // (the others may be replays, whose token is already spent).
-        let fromMemory = queue.refusal(for: ticket, performanceID: ticket.performanceID, now: now) == nil
+        let fromMemory = queue.refusal(for: ticket, now: now) == nil
         try await waitForTurn(selection, userID: identity.userID, refusingFromMemory: fromMemory, now: now)
         defer { holdsInFlight.finish(selection) }
         if fromMemory, recentClaims.sawClaimed(in: selection),
@@ -107,7 +107,7 @@ public struct ReservationService: Sendable {
         } catch StoreRefusal.queueEntryEnded {
             // The board says why the entry ended; if it still thinks the entry active, the
             // entry was spent by a hold through another instance.
-            throw queue.refusal(for: ticket, performanceID: ticket.performanceID, now: now) ?? QueueService.ended(.used)
+            throw queue.refusal(for: ticket, now: now) ?? QueueService.ended(.used)
         } catch StoreRefusal.seatTaken(_, let seat) {
             // Lost to a hold made through another instance or earlier: learn who has the seat
             // before the next hold of it may go, or a crowd would fail the transaction in turn.

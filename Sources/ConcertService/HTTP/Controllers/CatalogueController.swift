@@ -40,8 +40,8 @@ struct CatalogueController {
         let now = clock.now
         // The token is checked before the schedule is looked up, so ids reveal nothing to a client without one.
         let ticket = try queue.ownTicket(token: request.queueToken, userID: try context.caller.userID, now: now)
-        let performanceID = try await reservations.layout(of: id).schedule.performanceID
-        if let refusal = queue.refusal(for: ticket, performanceID: performanceID, now: now) { throw refusal }
+        try QueueService.checkRoom(of: ticket, is: try await reservations.layout(of: id).schedule.performanceID)
+        if let refusal = queue.refusal(for: ticket, now: now) { throw refusal }
         return SeatMapResponse(try await catalogue.seatMap(scheduleID: id, now: now), now: now)
     }
 }

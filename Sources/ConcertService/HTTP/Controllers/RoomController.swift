@@ -49,9 +49,7 @@ struct RoomController {
     @Sendable func change(_ request: Request, context: AppRequestContext) async throws -> RoomResponse {
         let id = try context.id()
         let input = try await ReceivedBody.read(request, context: context).decode(ChangeBody.self)
-        var settings = RoomSettings(prequeueOpensAt: .distantPast, startsAt: .distantPast)
-        try input.apply(to: &settings)  // refuses a bad value before anything is read
-        let room = try await queue.updateRoom(id, { try? input.apply(to: &$0) }, now: clock.now)
+        let room = try await queue.updateRoom(id, { try input.apply(to: &$0) }, now: clock.now)
         return RoomResponse(room, withSettings: true)
     }
 }
