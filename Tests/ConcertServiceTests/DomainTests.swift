@@ -167,17 +167,34 @@ import Testing
     }
 
     @Test func waitingLineCountsPositionsInOrder() {
+        func spot(_ seq: Int64) -> WaitingLine.Spot { WaitingLine.Spot(place: seq, seq: seq) }
         var line = WaitingLine()
         for seq: Int64 in [1, 2, 3, 5, 4] { line.insert(WaitingLine.Entry(place: seq, seq: seq, user: seq * 10)) }
-        #expect(line.position(of: 4) == 4)
-        line.remove(1)
-        line.remove(3)
-        #expect(line.position(of: 2) == 1)
-        #expect(line.position(of: 5) == 3)
-        #expect(line.position(of: 3) == nil)
+        #expect(line.position(of: spot(4)) == 4)
+        line.remove(spot(1))
+        line.remove(spot(3))
+        #expect(line.position(of: spot(2)) == 1)
+        #expect(line.position(of: spot(5)) == 3)
+        #expect(line.position(of: spot(3)) == nil)
         #expect(line.count == 3)
         #expect(line.removeFirst(through: 4).map(\.user) == [20, 40])
-        #expect(line.position(of: 5) == 1)
+        #expect(line.position(of: spot(5)) == 1)
+    }
+
+    @Test func entriesSharingAPlaceWaitInSeqOrderAndLeaveTogether() {
+        var line = WaitingLine()
+        for seq: Int64 in [7, 3, 5] { line.insert(WaitingLine.Entry(place: -10, seq: seq, user: seq)) }
+        line.insert(WaitingLine.Entry(place: -20, seq: 9, user: 9))
+        #expect([9, 3, 5, 7].map { line.position(of: WaitingLine.Spot(place: $0 == 9 ? -20 : -10, seq: $0)) } == [1, 2, 3, 4])
+        #expect(line.removeFirst(through: -10).map(\.seq) == [9, 3, 5, 7])
+    }
+
+    @Test func aDrawPlaceOrdersAsTheKeyAndIsAheadOfEveryLaterJoin() {
+        let seed = FairDraw.newSeed()
+        let ids = (0..<200).map { _ in FairDraw.newEntryID() }
+        let byPlace = ids.sorted { FairDraw.place(seed: seed, entryID: $0) < FairDraw.place(seed: seed, entryID: $1) }
+        #expect(byPlace == FairDraw.order(ids, seed: seed))
+        #expect(ids.allSatisfy { FairDraw.place(seed: seed, entryID: $0) < 0 })
     }
 
     @Test func anAdmissionWatermarkActivatesEveryoneWaitingUpToIt() {
@@ -264,28 +281,32 @@ import Testing
         #expect(board.activeCount(in: 2) == 2)
     }
 
-    @Test func beforeTheDrawNobodyHasAPositionAndTheDrawOrdersTheLine() {
+    @Test func beforeTheDrawNobodyHasAPositionAndAfterItTheDrawPlacesOrderTheLine() {
         var board = QueueBoard()
-        for seq: Int64 in 1...4 { board.joined(entry(seq, user: seq)) }
+        // Joins before the draw take their places in it: 3, 1, 2 in draw order.
+        for (seq, place): (Int64, Int64) in [(1, -200), (2, -100), (3, -300)] { board.joined(entry(seq, user: seq, place: place)) }
         #expect(board.status(room: 1, user: 2, seq: 2, at: now) == .prequeue)
-        // The draw placed 3, 1, 4 (places -3...-1); 2 joined too late for it and keeps its seq.
-        board.drawn(1, places: [3: -3, 1: -2, 4: -1])
-        board.joined(entry(4, user: 4, place: -1))  // heard of again: changes nothing
-        #expect([3, 1, 4, 2].map { board.status(room: 1, user: $0, seq: $0, at: now) } == (1...4).map { .waiting(position: $0) })
-        board.joined(entry(9, user: 9))
-        #expect(board.status(room: 1, user: 9, seq: 9, at: now) == .waiting(position: 5))
-        board.admitted(in: 1, through: -2, until: now.addingTimeInterval(60))
-        #expect(board.status(room: 1, user: 4, seq: 4, at: now) == .waiting(position: 1))
+        board.markDrawn(1)
+        board.joined(entry(2, user: 2, place: -100))  // heard of again: changes nothing
+        // 4 joined after the draw, at its seq.
+        board.joined(entry(4, user: 4))
+        #expect([3, 1, 2, 4].map { board.status(room: 1, user: $0, seq: $0, at: now) } == (1...4).map { .waiting(position: $0) })
+        board.admitted(in: 1, through: -200, until: now.addingTimeInterval(60))
+        #expect(board.status(room: 1, user: 2, seq: 2, at: now) == .waiting(position: 1))
         #expect(board.status(room: 1, user: 1, seq: 1, at: now) == .active(until: now.addingTimeInterval(60)))
+        // A user re-joining before the draw would have had a new place; after it, the back.
+        board.joined(entry(5, user: 2))
+        #expect(board.status(room: 1, user: 2, seq: 5, at: now) == .waiting(position: 2))
+        #expect(board.status(room: 1, user: 2, seq: 2, at: now) == .gone(.replaced))
     }
 
     @Test func aPollIsReportedSeenAtMostOncePerInterval() {
         var board = drawnBoard()
         board.joined(entry(1, user: 1))
-        let reports = [10, 30, 40, 61].map { board.seen(room: 1, seq: 1, at: now.addingTimeInterval($0), every: 30) }
+        let reports = [10, 30, 40, 61].map { board.seen(room: 1, user: 1, seq: 1, at: now.addingTimeInterval($0), every: 30) }
         // The join itself was a sighting; then once per 30 s.
         #expect(reports == [false, true, false, true])
-        let unknown = board.seen(room: 1, seq: 99, at: now, every: 30)
+        let unknown = board.seen(room: 1, user: 1, seq: 99, at: now, every: 30)
         #expect(!unknown, "an entry not waiting here")
     }
 
@@ -405,10 +426,9 @@ import Testing
         var (round, step) = round(rooms: [room(4, undrawn: true, active: 0, seats: 10)])
         let lock = try #require(statement(step))
         #expect(lock.sql.contains("drawn_at IS NULL"), "a room already drawn is not drawn again")
-        #expect(lock.arguments == [.integer(1_000_000), .text("a"), .integer(4), .integer(4)])
-        #expect(statement(round.next([[90]]))?.arguments == [.integer(4), .integer(90)], "the draw takes the entries up to seq 90")
-        #expect(statement(round.next([]))?.sql.contains("draw_entries") == true)
-        #expect(statement(round.next([[3, 90]]))?.arguments == [.integer(3), .integer(4), .integer(90)], "places -3 to -1")
+        #expect(lock.arguments == [.integer(1_000_000), .text("a"), .integer(4)])
+        let count = try #require(statement(round.next([[4]])))
+        #expect(count.sql.contains("COUNT(*) FROM room_draw_entries"), "the draw counts the list its joins wrote")
         #expect(statement(round.next([]))?.sql.contains("ORDER BY place") == true, "then the room admits")
     }
 

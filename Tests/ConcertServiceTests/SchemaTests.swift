@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import Testing
 
@@ -33,6 +34,35 @@ import Testing
         #expect(Self.sqliteOnly.subtracting(sqlite.subtracting(postgres)).sorted() == [], "an exception that is not one")
         #expect(Self.postgresOnly.subtracting(postgres.subtracting(sqlite)).sorted() == [], "an exception that is not one")
         #expect(sqlite.contains("seat_claims_one_live_per_seat"), "the names were read")
+    }
+
+    /// An entry waiting in a room not drawn yet when the service is upgraded takes its place in
+    /// the draw, as a join does now; entries of a room already drawn keep theirs.
+    @Test func upgradingGivesThePreQueueItsPlacesInTheDraw() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("upgrade-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let pool = try SQLiteStorage.openDurablePool(path: path, configuration: Configuration())
+        try SQLiteMigrations.migrator.migrate(pool, upTo: "v4-waiting-room-per-performance")
+        let seed = FairDraw.newSeed()
+        let entries = (1...3).map { _ in FairDraw.newEntryID() }
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO performances (id, title, performer, description, created_at) VALUES (1, 't', 'p', '', 0), (2, 'u', 'p', '', 0)")
+            try db.execute(sql: """
+                INSERT INTO rooms (performance_id, prequeue_opens_at, starts_at, active_per_seat_milli, abandon_after_s, seed, commitment, drawn_at)
+                VALUES (1, 0, 0, 1000, 120, ?, 'c', NULL), (2, 0, 0, 1000, 120, ?, 'c', 5)
+                """, arguments: [seed, seed])
+            for (index, entry) in entries.enumerated() {
+                try db.execute(
+                    sql: "INSERT INTO queue_entries (performance_id, user_id, entry_id, joined_at, seen_at, place) VALUES (?, ?, ?, 0, 0, ?)",
+                    arguments: [index < 2 ? 1 : 2, index, entry, index + 1])
+            }
+        }
+        try SQLiteMigrations.migrator.migrate(pool)
+        let places = try pool.read { db in try Int64.fetchAll(db, sql: "SELECT place FROM queue_entries ORDER BY seq") }
+        #expect(places == [FairDraw.place(seed: seed, entryID: entries[0]), FairDraw.place(seed: seed, entryID: entries[1]), 3])
+        let listed = try pool.read { db in try String.fetchAll(db, sql: "SELECT entry_id FROM room_draw_entries WHERE performance_id = 1 ORDER BY place") }
+        #expect(listed == FairDraw.order(Array(entries[0...1]), seed: seed), "the pre-queue is listed in its draw")
+        try pool.close()
     }
 
     /// Names of the tables and views, their columns ("table.column") and the named indexes.

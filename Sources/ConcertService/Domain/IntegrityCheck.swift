@@ -49,12 +49,14 @@ public struct IntegrityCheck: Sendable, Equatable {
                   AND w.place <= (SELECT MAX(a.through_place) FROM queue_admissions a WHERE a.performance_id = w.performance_id)
                 """),
         IntegrityCheck(
-            name: "draw_once", rule: "Every drawn room's published draw numbers its entries 1 to n, each entry once.",
+            name: "draw_once",
+            rule: "Every drawn room's published draw lists as many entries as it counted, each once, and every entry waiting at a place in it.",
             countingSQL: """
                 SELECT COUNT(*) FROM rooms r WHERE r.drawn_at IS NOT NULL AND (
                   (SELECT COUNT(*) FROM room_draw_entries d WHERE d.performance_id = r.performance_id) != r.draw_entries
-                  OR (SELECT COALESCE(MAX(d.draw_position), 0) FROM room_draw_entries d WHERE d.performance_id = r.performance_id) != r.draw_entries
-                  OR (SELECT COUNT(DISTINCT d.entry_id) FROM room_draw_entries d WHERE d.performance_id = r.performance_id) != r.draw_entries)
+                  OR (SELECT COUNT(DISTINCT d.entry_id) FROM room_draw_entries d WHERE d.performance_id = r.performance_id) != r.draw_entries
+                  OR EXISTS (SELECT 1 FROM queue_entries q WHERE q.performance_id = r.performance_id AND q.place < 0 AND NOT EXISTS (
+                      SELECT 1 FROM room_draw_entries d WHERE d.performance_id = q.performance_id AND d.entry_id = q.entry_id)))
                 """),
     ]
 }

@@ -47,18 +47,15 @@ public struct QueueBoard: Sendable {
     fileprivate struct Room: Sendable {
         var drawn = false
         var line = WaitingLine()
-        /// The places of drawn entries still waiting; every other entry's place is its seq.
-        var drawnPlaces: [Int64: Int64] = [:]
-        /// Each user's one live entry in the room.
-        var seqByUser: [Int64: Int64] = [:]
+        /// Each user's one live entry in the room (waiting or admitted): its seq, and its place
+        /// if it waits.
+        var entryByUser: [Int64: WaitingLine.Spot] = [:]
         /// The admitted entries, by seq.
         var active: [Int64: ActiveEntry] = [:]
 
-        func place(of seq: Int64) -> Int64 { drawnPlaces[seq] ?? seq }
-
-        mutating func leaveLine(_ seq: Int64) {
-            line.remove(place(of: seq))
-            drawnPlaces[seq] = nil
+        /// The user's live entry, if it is `seq`.
+        func spot(user: Int64, seq: Int64) -> WaitingLine.Spot? {
+            entryByUser[user].flatMap { $0.seq == seq ? $0 : nil }
         }
     }
 
@@ -101,7 +98,7 @@ public struct QueueBoard: Sendable {
     /// The entry was admitted until `until`.
     public mutating func admitted(_ entry: QueueEntry, until: Date) {
         guard adopt(entry) else { return }
-        rooms[entry.performanceID]?.leaveLine(entry.seq)
+        rooms[entry.performanceID]?.line.remove(WaitingLine.Spot(place: entry.place, seq: entry.seq))
         rooms[entry.performanceID]?.active[entry.seq] = ActiveEntry(user: entry.userID, until: until)
     }
 
@@ -110,21 +107,10 @@ public struct QueueBoard: Sendable {
         rooms[room]?.admit(through: place, until: until)
     }
 
-    /// The room's draw ran and gave its entries these places, by seq; entries the board does not
-    /// hold in the line are left out (it hears of new ones, with their place, through `apply`).
-    public mutating func drawn(_ room: Int64, places: [Int64: Int64]) {
-        rooms[room, default: Room()].reorder(drawn: places)
-    }
-
-    /// The room's draw ran, and its entries (if it had any) were applied with `drawn`.
+    /// The room's draw ran: its entries, which have waited in draw order since they joined, now
+    /// have positions.
     public mutating func markDrawn(_ room: Int64) {
         rooms[room, default: Room()].drawn = true
-    }
-
-    /// Marks the room drawn if this board holds none of its entries, whose places it would need.
-    public mutating func markDrawnIfEmpty(_ room: Int64) {
-        guard let line = rooms[room] else { return markDrawn(room) }
-        if line.line.count == 0 && line.active.isEmpty { markDrawn(room) }
     }
 
     /// The database has shown every entry up to `seq`.
@@ -149,25 +135,25 @@ public struct QueueBoard: Sendable {
 
     public func status(room id: Int64, user: Int64, seq: Int64, at now: Date) -> Status {
         let room = rooms[id]
-        guard let current = room?.seqByUser[user], current >= seq, let room else {
+        guard let current = room?.entryByUser[user], current.seq >= seq, let room else {
             if let reason = endings.reason(of: seq) { return .gone(reason) }
             guard seq > heardThrough else { return .gone(.expired) }
             // A join on another instance, not heard of yet: behind everyone known.
             return room?.drawn == true ? .waiting(position: room!.line.count + 1) : .prequeue
         }
-        guard current == seq else { return .gone(endings.reason(of: seq) ?? .replaced) }
+        guard current.seq == seq else { return .gone(endings.reason(of: seq) ?? .replaced) }
         if let entry = room.active[seq] {
             return entry.until > now ? .active(until: entry.until) : .gone(.expired)
         }
-        guard let position = room.line.position(of: room.place(of: seq)) else { return .gone(endings.reason(of: seq) ?? .expired) }
+        guard let position = room.line.position(of: current) else { return .gone(endings.reason(of: seq) ?? .expired) }
         return room.drawn ? .waiting(position: position) : .prequeue
     }
 
     /// Notes that a waiting entry was seen now; true if the database should hear of it, which
     /// is at most once per `every` seconds per entry and instance.
-    public mutating func seen(room: Int64, seq: Int64, at now: Date, every seconds: Int) -> Bool {
+    public mutating func seen(room: Int64, user: Int64, seq: Int64, at now: Date, every seconds: Int) -> Bool {
         let nowSeconds = SeenClock.seconds(now)
-        return rooms[room]?.seen(seq, at: nowSeconds, every: Int32(clamping: seconds)) ?? false
+        return rooms[room]?.seen(user: user, seq: seq, at: nowSeconds, every: Int32(clamping: seconds)) ?? false
     }
 
     /// Makes `entry` its user's entry in its room unless they already have a newer one; drops
@@ -184,36 +170,26 @@ public struct QueueBoard: Sendable {
 extension QueueBoard.Room {
     fileprivate mutating func insertWaiting(_ entry: WaitingLine.Entry) {
         guard active[entry.seq] == nil else { return }
-        let place = drawn ? (drawnPlaces[entry.seq] ?? entry.place) : entry.seq
-        if place != entry.seq { drawnPlaces[entry.seq] = place }
-        var entry = entry
-        entry.place = place
         line.insert(entry)
     }
 
     fileprivate mutating func admit(through place: Int64, until: Date) {
         for entry in line.removeFirst(through: place) {
-            drawnPlaces[entry.seq] = nil
             active[entry.seq] = QueueBoard.ActiveEntry(user: entry.user, until: until)
         }
     }
 
-    fileprivate mutating func reorder(drawn places: [Int64: Int64]) {
-        drawn = true
-        // Only entries in the line: the others arrive with their place, or have left it.
-        for (seq, place) in places where line.position(of: self.place(of: seq)) != nil { drawnPlaces[seq] = place }
-        let all = drawnPlaces
-        line.reorder { all[$0.seq] ?? $0.seq }
-    }
-
     fileprivate mutating func end(_ seq: Int64, user: Int64) {
-        leaveLine(seq)
+        if let spot = spot(user: user, seq: seq) {
+            line.remove(spot)
+            entryByUser[user] = nil
+        }
         active[seq] = nil
-        if seqByUser[user] == seq { seqByUser[user] = nil }
     }
 
-    fileprivate mutating func seen(_ seq: Int64, at now: Int32, every seconds: Int32) -> Bool {
-        line.update(place(of: seq)) { entry -> Bool in
+    fileprivate mutating func seen(user: Int64, seq: Int64, at now: Int32, every seconds: Int32) -> Bool {
+        guard let spot = spot(user: user, seq: seq) else { return false }
+        return line.update(spot) { entry -> Bool in
             guard now - entry.reportedSeen >= seconds else { return false }
             entry.reportedSeen = now
             return true
@@ -224,15 +200,15 @@ extension QueueBoard.Room {
     /// of the older entry it replaces, if any.
     fileprivate mutating func adopt(_ entry: QueueEntry) -> Int64?? {
         var replaced: Int64?
-        if let current = seqByUser[entry.userID] {
-            if current > entry.seq { return nil }
-            if current < entry.seq {
-                leaveLine(current)
-                active[current] = nil
-                replaced = current
+        if let current = entryByUser[entry.userID] {
+            if current.seq > entry.seq { return nil }
+            if current.seq < entry.seq {
+                line.remove(current)
+                active[current.seq] = nil
+                replaced = current.seq
             }
         }
-        seqByUser[entry.userID] = entry.seq
+        entryByUser[entry.userID] = WaitingLine.Spot(place: entry.place, seq: entry.seq)
         return .some(replaced)
     }
 }

@@ -129,6 +129,16 @@ public enum FairDraw {
         Array(SHA256.hash(data: Data("\(seed):\(entryID)".utf8)))
     }
 
+    /// An entry's place in its room's line while the room awaits its draw, fixed at the join so
+    /// that the draw itself only has to publish the order: the key's first 62 bits, shifted below
+    /// zero so that every place is ahead of the joins after the draw (placed by their seq).
+    /// Places order as the keys do; two entries of a room share one only if their keys share 62
+    /// bits (about n² / 2⁶³ for n entries), and then the line orders them by seq.
+    public static func place(seed: String, entryID: String) -> Int64 {
+        let prefix = key(seed: seed, entryID: entryID).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Int64(prefix >> 2) - (1 << 62)
+    }
+
     /// The entries in draw order.
     public static func order(_ entryIDs: [String], seed: String) -> [String] {
         entryIDs.map { (key: key(seed: seed, entryID: $0), id: $0) }

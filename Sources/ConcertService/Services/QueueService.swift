@@ -125,7 +125,6 @@ public final class QueueService: Sendable {
         let last = cursor.withLock { $0 }
         let changes = try await background.queueChanges(after: last, now: now)
         board.withLock { board in
-            for (room, places) in changes.drawn { board.drawn(room, places: places) }
             for room in changes.rooms where room.draw != nil { board.markDrawn(room.performanceID) }
             for entry in changes.entries { board.apply(entry) }
             for entry in changes.abandoned { board.apply(entry) }
@@ -315,7 +314,7 @@ public final class QueueService: Sendable {
             if joining, case .gone = status {
                 status = board.isDrawn(ticket.performanceID) ? .waiting(position: board.waitingCount(in: ticket.performanceID) + 1) : .prequeue
             }
-            let report = isSeen && status.isWaiting && board.seen(room: ticket.performanceID, seq: ticket.seq, at: now, every: room.seenEvery)
+            let report = isSeen && status.isWaiting && board.seen(room: ticket.performanceID, user: ticket.userID, seq: ticket.seq, at: now, every: room.seenEvery)
             return (status, board.waitingCount(in: ticket.performanceID), report)
         }
         if report { seen.withLock { $0.append(ticket.seq) } }
@@ -354,9 +353,8 @@ public final class QueueService: Sendable {
         if !refresh, let room = rooms.withLock({ $0[performanceID] }) { return room }
         let records = try await store.rooms(now: now)
         learn(records, now: now, replacing: false)
-        // A room drawn before this instance held any of its entries has none to place.
         board.withLock { board in
-            for record in records where record.performanceID == performanceID && record.draw != nil { board.markDrawnIfEmpty(performanceID) }
+            for record in records where record.performanceID == performanceID && record.draw != nil { board.markDrawn(performanceID) }
         }
         guard let room = rooms.withLock({ $0[performanceID] }) else { throw ServiceError.performanceNotFound(performanceID) }
         return room

@@ -113,7 +113,7 @@ struct AdmissionRound {
 
     private enum Stage {
         case renewLease, removeTimedOut, findRooms
-        case drawList(room: Int), countDraw(room: Int), placeDraw(room: Int), admitRoom(room: Int)
+        case countDraw(room: Int), admitRoom(room: Int)
         case scan(room: Int), record(room: Int, Decision), passOver(room: Int, Decision, round: Int64)
         case admit(room: Int, Decision, round: Int64), recordCount(room: Int, round: Int64, admitted: Int), nextRoom(Int)
         case finished
@@ -185,42 +185,15 @@ struct AdmissionRound {
         case .admitRoom(let room):
             // The draw, if it just ran, left nothing to read: admit.
             return scanOrNext(room)
-        case .drawList(let room):
-            guard let through = rows?.first?.first ?? nil else { return scanOrNext(room) }
-            stage = .countDraw(room: room)
-            return .run(
-                Statement(
-                    sql: """
-                        INSERT INTO room_draw_entries (performance_id, draw_position, entry_id)
-                        SELECT q.performance_id, ROW_NUMBER() OVER (ORDER BY draw_key(r.seed, q.entry_id), q.entry_id), q.entry_id
-                        FROM queue_entries q JOIN rooms r ON r.performance_id = q.performance_id
-                        WHERE q.performance_id = ? AND q.seq <= ?
-                        """,
-                    arguments: [.integer(rooms[room].performanceID), .integer(through)]))
         case .countDraw(let room):
-            stage = .placeDraw(room: room)
-            let id = rooms[room].performanceID
-            return .run(
-                Statement(
-                    sql: """
-                        UPDATE rooms SET draw_entries = (SELECT COUNT(*) FROM room_draw_entries WHERE performance_id = ?)
-                        WHERE performance_id = ? RETURNING draw_entries, draw_through_seq
-                        """,
-                    arguments: [.integer(id), .integer(id)]))
-        case .placeDraw(let room):
+            guard rows?.isEmpty == false else { return scanOrNext(room) }
             drawn += 1
-            guard let count = rows?.first?.first ?? nil, count > 0, let through = rows?.first?.last ?? nil else { return scanOrNext(room) }
             stage = .admitRoom(room: room)
             let id = rooms[room].performanceID
-            // Places -n to -1, in draw order: ahead of every later join, whose place is its seq.
             return .run(
                 Statement(
-                    sql: """
-                        UPDATE queue_entries SET place = d.draw_position - ? - 1 FROM room_draw_entries d
-                        WHERE d.performance_id = ? AND queue_entries.performance_id = d.performance_id
-                          AND queue_entries.entry_id = d.entry_id AND queue_entries.seq <= ?
-                        """,
-                    arguments: [.integer(count), .integer(id), .integer(through)]))
+                    sql: "UPDATE rooms SET draw_entries = (SELECT COUNT(*) FROM room_draw_entries WHERE performance_id = ?) WHERE performance_id = ?",
+                    arguments: [.integer(id), .integer(id)]))
         case .scan(let room):
             guard let decision = Decision(front: rows ?? [], slots: rooms[room].slots) else { return startRoom(room + 1) }
             stage = .record(room: room, decision)
@@ -287,18 +260,20 @@ struct AdmissionRound {
     private mutating func startRoom(_ index: Int) -> Step {
         guard index < rooms.count else { return finish(.admitted(count: admitted, drawn: drawn)) }
         guard rooms[index].undrawn else { return scanOrNext(index) }
-        stage = .drawList(room: index)
+        stage = .countDraw(room: index)
         let id = rooms[index].performanceID
-        // The room's row lock, held until commit, makes this the room's only draw; the seq bound
-        // fixes which entries it takes however the statements after it interleave with joins.
+        // The pre-queue already waits in draw order, and is listed in room_draw_entries, since
+        // each join took its place from the seed: the draw marks the room drawn and counts the
+        // list. The room's row lock, held until commit, makes this the room's only draw. A join
+        // that took its place in the draw holds a share lock on the row until it commits, so the
+        // draw waits for it and then counts it; a join after this waits and then queues behind.
         return .run(
             Statement(
                 sql: """
-                    UPDATE rooms SET drawn_at = ?, drawn_by = ?, draw_no = (SELECT COALESCE(MAX(draw_no), 0) + 1 FROM rooms),
-                        draw_through_seq = (SELECT COALESCE(MAX(seq), 0) FROM queue_entries WHERE performance_id = ?)
-                    WHERE performance_id = ? AND drawn_at IS NULL RETURNING draw_through_seq
+                    UPDATE rooms SET drawn_at = ?, drawn_by = ?, draw_no = (SELECT COALESCE(MAX(draw_no), 0) + 1 FROM rooms)
+                    WHERE performance_id = ? AND drawn_at IS NULL RETURNING performance_id
                     """,
-                arguments: [.integer(now), .text(lease.holder), .integer(id), .integer(id)]))
+                arguments: [.integer(now), .text(lease.holder), .integer(id)]))
     }
 
     /// Reads the front of room `index`'s line if it may admit anyone, else goes to the next room.

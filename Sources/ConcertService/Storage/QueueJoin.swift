@@ -32,6 +32,8 @@ public struct QueueJoin: Sendable, Equatable {
     public struct Written: Sendable, Equatable {
         public var seq: Int64
         public var entryID: String
+        /// Where it waits: in the room's draw (see `FairDraw.place`) or, after it, at its seq.
+        public var place: Int64
     }
 
     /// A bug: the write returned no seq for a join it was given.
@@ -55,6 +57,6 @@ public struct QueueJoin: Sendable, Equatable {
 
     /// The entry as it stands after this join was written.
     func entry(_ written: Written) -> QueueEntry {
-        QueueEntry(seq: written.seq, performanceID: performanceID, userID: userID, place: written.seq, seenAt: joinedAt)
+        QueueEntry(seq: written.seq, performanceID: performanceID, userID: userID, place: written.place, seenAt: joinedAt)
     }
 }

@@ -15,7 +15,6 @@ enum QueueReads {
                 \(AdmissionRound.remainingSeatsSQL),
                 (SELECT COUNT(*) FROM reservations h JOIN schedules s ON s.id = h.schedule_id
                  WHERE s.performance_id = r.performance_id AND h.state = 'pending' AND h.hold_expires_at > ?),
-                r.draw_no,
                 (SELECT COUNT(*) FROM schedules s WHERE s.performance_id = r.performance_id AND s.sale_closes_at > ?)
             FROM rooms r \(performanceID == nil ? "" : "WHERE r.performance_id = ?") ORDER BY r.performance_id
             """,
@@ -25,44 +24,35 @@ enum QueueReads {
     /// What `changes` reads after `cursor`, in order; `lastSeq` is the backend's statement for the
     /// last seq handed out (entries already spent included).
     static func changes(after cursor: QueueCursor?, now: Date, lastSeq: String) -> [SQLStatement] {
-        // At start the entries carry their own state: no draw, abandonment or admission to replay.
+        // At start the entries carry their own state: no abandonment or admission to replay. A
+        // draw changes no entry (each waits at its place from the join on): the rooms say which
+        // ones ran.
         let fresh = cursor == nil
         return [
             rooms(now: now),
             SQLStatement("SELECT \(entryColumns) FROM queue_entries WHERE seq > ? ORDER BY seq", [.integer(cursor?.seq ?? 0)]),
-            // Only the places: any entry the board has not heard of is among the entries above.
-            // Entries the same round already admitted are included: the board moves them to their
-            // place before it applies that admission.
-            SQLStatement(
-                """
-                SELECT q.performance_id, q.seq, q.place FROM queue_entries q JOIN rooms r ON r.performance_id = q.performance_id
-                WHERE r.draw_no > ? AND q.place < 0 AND q.abandoned_in IS NULL
-                """, [.integer(fresh ? .max : cursor?.draw ?? 0)]),
             SQLStatement(
                 "SELECT \(entryColumns) FROM queue_entries WHERE abandoned_in > ? ORDER BY seq", [.integer(fresh ? .max : cursor?.admission ?? 0)]),
             SQLStatement(
                 "SELECT id, performance_id, through_place, active_until FROM queue_admissions WHERE id > ? ORDER BY id",
                 [.integer(fresh ? .max : cursor?.admission ?? 0)]),
-            SQLStatement("SELECT (\(lastSeq)), (SELECT COALESCE(MAX(id), 0) FROM queue_admissions), (SELECT COALESCE(MAX(draw_no), 0) FROM rooms)"),
+            SQLStatement("SELECT (\(lastSeq)), (SELECT COALESCE(MAX(id), 0) FROM queue_admissions)"),
         ]
     }
 
     /// The rows of `changes`' statements, decoded.
     static func decodeChanges(_ results: [[[StoredColumn]]]) throws -> QueueChanges {
-        guard results.count == 6, let last = results[5].first, last.count == 3 else { throw UnknownStoredValue(column: "queue changes", value: "missing") }
-        var drawn: [Int64: [Int64: Int64]] = [:]
-        for row in results[2] { drawn[try int(row, 0), default: [:]][try int(row, 1)] = try int(row, 2) }
+        guard results.count == 5, let last = results[4].first, last.count == 2 else { throw UnknownStoredValue(column: "queue changes", value: "missing") }
         return QueueChanges(
             entries: try results[1].map(entry),
-            drawn: drawn,
-            abandoned: try results[3].map(entry),
-            admissions: try results[4].map { row in
+            abandoned: try results[2].map(entry),
+            admissions: try results[3].map { row in
                 Admission(
                     id: try int(row, 0), performanceID: try int(row, 1), throughPlace: try int(row, 2),
                     activeUntil: Date(millis: try int(row, 3)))
             },
             rooms: try decodeRooms(results[0]),
-            cursor: QueueCursor(seq: last[0].integer ?? 0, admission: last[1].integer ?? 0, draw: last[2].integer ?? 0))
+            cursor: QueueCursor(seq: last[0].integer ?? 0, admission: last[1].integer ?? 0))
     }
 
     static func decodeRooms(_ rows: [[StoredColumn]]) throws -> [RoomRecord] {
@@ -83,7 +73,7 @@ enum QueueReads {
             return RoomRecord(
                 performanceID: try int(row, 0), settings: settings, commitment: commitment, draw: draw,
                 admittedTotal: Int(try int(row, 14)),
-                seats: RoomSeats(remaining: Int(try int(row, 15)), holdsPending: try int(row, 16) > 0, schedules: Int(try int(row, 18))))
+                seats: RoomSeats(remaining: Int(try int(row, 15)), holdsPending: try int(row, 16) > 0, schedules: Int(try int(row, 17))))
         }
     }
 
@@ -125,7 +115,7 @@ enum QueueReads {
         [
             SQLStatement("SELECT CASE WHEN drawn_at IS NULL THEN 0 ELSE 1 END FROM rooms WHERE performance_id = ?", [.integer(performanceID)]),
             SQLStatement(
-                "SELECT entry_id FROM room_draw_entries WHERE performance_id = ? ORDER BY draw_position", [.integer(performanceID)]),
+                "SELECT entry_id FROM room_draw_entries WHERE performance_id = ? ORDER BY place, entry_id", [.integer(performanceID)]),
         ]
     }
 

@@ -131,19 +131,16 @@ public struct Admission: Sendable, Equatable {
     public var activeUntil: Date
 }
 
-/// How far an instance has read the queue: the last entry, admission and draw it saw.
+/// How far an instance has read the queue: the last entry and admission it saw.
 public struct QueueCursor: Sendable, Equatable {
     public var seq: Int64 = 0
     public var admission: Int64 = 0
-    public var draw: Int64 = 0
 }
 
 /// What changed in the queue since a cursor.
 public struct QueueChanges: Sendable, Equatable {
     /// Entries joined after the cursor, in `seq` order, as they stand now.
     public var entries: [QueueEntry]
-    /// The rooms drawn since the cursor, with the places of their drawn entries still waiting, by seq.
-    public var drawn: [Int64: [Int64: Int64]]
     /// Entries passed over by the admissions after the cursor.
     public var abandoned: [QueueEntry]
     public var admissions: [Admission]

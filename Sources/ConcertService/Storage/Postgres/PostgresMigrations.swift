@@ -159,6 +159,26 @@ enum PostgresMigrations {
             FROM (SELECT id, created_at, encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex') AS seed
                   FROM performances) existing
             """),
+        ("v5-draw-places-at-join", """
+            -- An entry takes its place in the draw when it joins (see FairDraw.place) and is listed in
+            -- room_draw_entries at once, so that the draw only has to count the list and publish it.
+            CREATE FUNCTION draw_place(seed TEXT, entry_id TEXT) RETURNS BIGINT LANGUAGE sql IMMUTABLE PARALLEL SAFE
+                AS 'SELECT ((''x'' || substr(encode(sha256(convert_to(seed || '':'' || entry_id, ''UTF8'')), ''hex''), 1, 16))::bit(64) >> 2)::bigint
+                    - 4611686018427387904';
+            DROP FUNCTION draw_key(TEXT, TEXT);
+            UPDATE queue_entries q SET place = draw_place(r.seed, q.entry_id) FROM rooms r
+            WHERE r.performance_id = q.performance_id AND r.drawn_at IS NULL;
+            ALTER TABLE rooms DROP COLUMN draw_through_seq;
+            -- The list is kept in place order (the places of draws before this version are their
+            -- positions). Joins write it, and their entries already name their room.
+            ALTER TABLE room_draw_entries DROP CONSTRAINT room_draw_entries_performance_id_fkey;
+            ALTER TABLE room_draw_entries DROP CONSTRAINT room_draw_entries_pkey;
+            ALTER TABLE room_draw_entries RENAME COLUMN draw_position TO place;
+            ALTER TABLE room_draw_entries ADD PRIMARY KEY (performance_id, place, entry_id);
+            INSERT INTO room_draw_entries (performance_id, place, entry_id)
+            SELECT q.performance_id, q.place, q.entry_id FROM queue_entries q JOIN rooms r ON r.performance_id = q.performance_id
+            WHERE r.drawn_at IS NULL
+            """),
     ]
 
     /// Applies the migrations not yet applied to the current schema, in one transaction.

@@ -9,6 +9,12 @@ extension PostgresStorage {
     /// One statement for a batch of joins: the counter's row lock is held until commit, so
     /// joins from all instances commit in seq order. Re-joining a room moves the user's one entry
     /// there to the back, as a new entry; a user twice in the batch gets one entry, the later.
+    ///
+    /// A join to a room not drawn yet takes its place in the draw and is listed in it (a user's
+    /// earlier entry leaves the list), and holds a share lock on the room's row until it commits:
+    /// a draw starting meanwhile waits for it, and a join that finds the room locked by a draw
+    /// waits for the draw, then finds it drawn and queues behind. Rooms are locked in id order, as
+    /// the admitter draws them, so that the two never deadlock.
     static func writeJoins(_ batch: [QueueJoin], client: PostgresClient, logger: Logger) async throws -> [QueueJoin.Written] {
         let joins = QueueJoin.lastOfEach(batch)
         let written: [QueueJoin.Key: QueueJoin.Written] = try await translatingErrors {
@@ -19,21 +25,36 @@ extension PostgresStorage {
                         \(joins.map(\.performanceID))::bigint[], \(joins.map(\.userID))::bigint[],
                         \(joins.map(\.entryID))::text[], \(joins.map(\.joinedAt.millis))::bigint[]
                     ) WITH ORDINALITY AS joined (performance_id, user_id, entry_id, joined_at, ordinal)
+                ), undrawn AS MATERIALIZED (
+                    SELECT performance_id, seed FROM rooms
+                    WHERE performance_id IN (SELECT performance_id FROM batch) AND drawn_at IS NULL
+                    ORDER BY performance_id FOR SHARE
                 ), next AS (
                     UPDATE queue_counter SET last_seq = last_seq + \(Int64(joins.count)) WHERE id = 1 RETURNING last_seq
+                ), numbered AS (
+                    SELECT next.last_seq - \(Int64(joins.count)) + batch.ordinal AS seq, batch.*,
+                        (SELECT draw_place(u.seed, batch.entry_id) FROM undrawn u WHERE u.performance_id = batch.performance_id) AS drawn_place
+                    FROM next, batch
+                ), unlisted AS (
+                    DELETE FROM room_draw_entries d USING queue_entries q, batch b, undrawn u
+                    WHERE q.performance_id = b.performance_id AND q.user_id = b.user_id AND u.performance_id = q.performance_id
+                      AND d.performance_id = q.performance_id AND d.place = q.place AND d.entry_id = q.entry_id
+                ), written AS (
+                    INSERT INTO queue_entries (seq, performance_id, user_id, entry_id, joined_at, seen_at, place)
+                    SELECT seq, performance_id, user_id, entry_id, joined_at, joined_at, COALESCE(drawn_place, seq) FROM numbered
+                    ON CONFLICT (performance_id, user_id) DO UPDATE SET seq = excluded.seq, entry_id = excluded.entry_id,
+                        joined_at = excluded.joined_at, seen_at = excluded.seen_at, place = excluded.place, active_until = NULL,
+                        abandoned_in = NULL
+                    RETURNING performance_id, user_id, seq, entry_id, place
+                ), listed AS (
+                    INSERT INTO room_draw_entries (performance_id, place, entry_id) SELECT performance_id, place, entry_id FROM written WHERE place < 0
                 )
-                INSERT INTO queue_entries (seq, performance_id, user_id, entry_id, joined_at, seen_at, place)
-                SELECT next.last_seq - \(Int64(joins.count)) + batch.ordinal, batch.performance_id, batch.user_id, batch.entry_id,
-                    batch.joined_at, batch.joined_at, next.last_seq - \(Int64(joins.count)) + batch.ordinal
-                FROM next, batch
-                ON CONFLICT (performance_id, user_id) DO UPDATE SET seq = excluded.seq, entry_id = excluded.entry_id,
-                    joined_at = excluded.joined_at, seen_at = excluded.seen_at, place = excluded.place, active_until = NULL,
-                    abandoned_in = NULL
-                RETURNING performance_id, user_id, seq, entry_id
+                SELECT performance_id, user_id, seq, entry_id, place FROM written
                 """, logger: logger
             ).collect().reduce(into: [:]) { written, row in
-                let (performanceID, userID, seq, entryID) = try row.decode((Int64, Int64, Int64, String).self)
-                written[QueueJoin.Key(performanceID: performanceID, userID: userID)] = QueueJoin.Written(seq: seq, entryID: entryID)
+                let (performanceID, userID, seq, entryID, place) = try row.decode((Int64, Int64, Int64, String, Int64).self)
+                written[QueueJoin.Key(performanceID: performanceID, userID: userID)] = QueueJoin.Written(
+                    seq: seq, entryID: entryID, place: place)
             }
         }
         return try QueueJoin.entries(of: batch, written: written)
@@ -41,7 +62,10 @@ extension PostgresStorage {
 
     public func admit(now: Date, defaults: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await transaction(on: background) { connection in
-            try await AdmissionRound.run(now: now, defaults: defaults, lease: lease) { statement in
+            // A draw sorts a whole room: in memory rather than in temporary files, and without
+            // compiling the plan first, which costs more than it saves here (this transaction only).
+            try await connection.rows("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)", logger: logger)
+            return try await AdmissionRound.run(now: now, defaults: defaults, lease: lease) { statement in
                 try await Self.rows(of: statement, on: connection, logger: logger).map { $0.map(\.integer) }
             }
         }

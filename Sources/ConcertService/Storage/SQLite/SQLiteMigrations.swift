@@ -140,6 +140,28 @@ enum SQLiteMigrations {
                     arguments: [id, createdAt, createdAt, seed, FairDraw.commitment(of: seed)])
             }
         }
+        migrator.registerMigration("v5-draw-places-at-join") { db in
+            // An entry takes its place in the draw when it joins (see `FairDraw.place`) and is listed
+            // in room_draw_entries at once, so that the draw only has to count the list and publish
+            // it. The list is kept in place order (the places of earlier draws are their positions).
+            try db.execute(sql: """
+                UPDATE queue_entries SET place = (SELECT draw_place(r.seed, queue_entries.entry_id) FROM rooms r
+                                                  WHERE r.performance_id = queue_entries.performance_id)
+                WHERE performance_id IN (SELECT performance_id FROM rooms WHERE drawn_at IS NULL);
+                ALTER TABLE rooms DROP COLUMN draw_through_seq;
+                CREATE TABLE room_draw_entries_v5 (
+                    performance_id INTEGER NOT NULL,
+                    place INTEGER NOT NULL,
+                    entry_id TEXT NOT NULL,
+                    PRIMARY KEY (performance_id, place, entry_id)
+                );
+                INSERT INTO room_draw_entries_v5 SELECT performance_id, draw_position, entry_id FROM room_draw_entries;
+                INSERT INTO room_draw_entries_v5 SELECT q.performance_id, q.place, q.entry_id FROM queue_entries q
+                WHERE q.performance_id IN (SELECT performance_id FROM rooms WHERE drawn_at IS NULL);
+                DROP TABLE room_draw_entries;
+                ALTER TABLE room_draw_entries_v5 RENAME TO room_draw_entries;
+                """)
+        }
         return migrator
     }
 }

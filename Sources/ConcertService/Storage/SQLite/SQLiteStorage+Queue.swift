@@ -10,18 +10,35 @@ extension SQLiteStorage {
     static func writeJoins(_ batch: [QueueJoin], pool: DatabasePool) async throws -> [QueueJoin.Written] {
         try await translatingErrors {
             try await pool.write { db in
-                // One live entry per user and room: re-joining goes to the back.
+                // One live entry per user and room: re-joining goes to the back, or before the draw
+                // takes a new place in it (the old entry leaves the draw's list).
+                let unlist = try db.cachedStatement(
+                    sql: """
+                        DELETE FROM room_draw_entries WHERE (performance_id, place, entry_id) IN (
+                            SELECT q.performance_id, q.place, q.entry_id FROM queue_entries q JOIN rooms r ON r.performance_id = q.performance_id
+                            WHERE q.performance_id = ? AND q.user_id = ? AND r.drawn_at IS NULL)
+                        """)
                 let leave = try db.cachedStatement(sql: "DELETE FROM queue_entries WHERE performance_id = ? AND user_id = ?")
+                let list = try db.cachedStatement(sql: "INSERT INTO room_draw_entries (performance_id, place, entry_id) VALUES (?, ?, ?)")
                 let enter = try db.cachedStatement(
                     sql: "INSERT INTO queue_entries (performance_id, user_id, entry_id, joined_at, seen_at, place) VALUES (?, ?, ?, ?, ?, 0)")
-                let place = try db.cachedStatement(sql: "UPDATE queue_entries SET place = seq WHERE seq = ?")
+                // A place in the draw while the room awaits it, else behind everyone (at its seq).
+                let place = try db.cachedStatement(
+                    sql: """
+                        UPDATE queue_entries SET place = COALESCE(
+                            (SELECT draw_place(r.seed, queue_entries.entry_id) FROM rooms r
+                             WHERE r.performance_id = queue_entries.performance_id AND r.drawn_at IS NULL), seq)
+                        WHERE seq = ? RETURNING place
+                        """)
                 var written: [QueueJoin.Key: QueueJoin.Written] = [:]
                 for join in batch {
+                    try unlist.execute(arguments: [join.performanceID, join.userID])
                     try leave.execute(arguments: [join.performanceID, join.userID])
                     try enter.execute(arguments: [join.performanceID, join.userID, join.entryID, join.joinedAt.millis, join.joinedAt.millis])
                     let seq = db.lastInsertedRowID
-                    try place.execute(arguments: [seq])
-                    written[join.key] = QueueJoin.Written(seq: seq, entryID: join.entryID)
+                    guard let entryPlace = try Int64.fetchOne(place, arguments: [seq]) else { throw QueueJoin.Unwritten(userID: join.userID) }
+                    if entryPlace < 0 { try list.execute(arguments: [join.performanceID, entryPlace, join.entryID]) }
+                    written[join.key] = QueueJoin.Written(seq: seq, entryID: join.entryID, place: entryPlace)
                 }
                 return try QueueJoin.entries(of: batch, written: written)
             }

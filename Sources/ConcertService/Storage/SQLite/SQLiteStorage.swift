@@ -28,16 +28,17 @@ public final class SQLiteStorage: StorageBackend {
     /// pool's one writer once the pool is open.
     public static func openDurablePool(path: String, configuration: Configuration) throws -> DatabasePool {
         var configuration = configuration
-        configuration.prepareDatabase { db in db.add(function: drawKey) }
+        configuration.prepareDatabase { db in db.add(function: drawPlace) }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         return pool
     }
 
-    /// The draw's order key, as PostgreSQL's `draw_key` function computes it (see `FairDraw`).
-    static let drawKey = DatabaseFunction("draw_key", argumentCount: 2, pure: true) { values in
+    /// An entry's place in its room's draw, as PostgreSQL's `draw_place` function computes it
+    /// (see `FairDraw.place`).
+    static let drawPlace = DatabaseFunction("draw_place", argumentCount: 2, pure: true) { values in
         guard let seed = String.fromDatabaseValue(values[0]), let entryID = String.fromDatabaseValue(values[1]) else { return nil }
-        return Data(FairDraw.key(seed: seed, entryID: entryID))
+        return FairDraw.place(seed: seed, entryID: entryID)
     }
 
     public func ping() async throws {
