@@ -30,10 +30,12 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP service (migrates the database first).")
 
     @OptionGroup var options: ConfigurationOptions
-    @Flag(help: "Fill the demo catalogue first if the catalogue is empty.") var seedDemo = false
+    @Flag(help: "Fill the demo catalogue first if the catalogue is empty, and turn on demo sign-in (DEMO_SIGN_IN).")
+    var seedDemo = false
 
     func run() async throws {
-        let config = try options.load()
+        var config = try options.load()
+        if seedDemo { config.demoSignIn = true }
         let logger = Logger.service(level: config.logLevel)
         let system = try await ConcertSystem.open(config, logger: logger)
         let app = try await buildApplication(system, config: config, logger: logger) { [seedDemo] in

@@ -46,6 +46,10 @@ public struct AppConfiguration: Sendable {
     public var rateLimits = RateLimitSettings()
     /// Addresses of the load balancers whose `X-Forwarded-For` names the client.
     public var trustedProxies: Set<String> = []
+    /// Web origins (scheme://host[:port]) whose pages may call the API from a browser.
+    public var corsAllowedOrigins: [String] = []
+    /// Demo mode: `POST /v1/demo/sign-in` hands out credentials for any user.
+    public var demoSignIn = false
 
     public init() {}
 
@@ -82,6 +86,10 @@ public struct AppConfiguration: Sendable {
         if let proxies = reader.string("TRUSTED_PROXIES") {
             trustedProxies = Set(proxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }
+        if let origins = reader.string("CORS_ALLOWED_ORIGINS") {
+            corsAllowedOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        demoSignIn = try reader.flag("DEMO_SIGN_IN") ?? demoSignIn
         if let level = reader.string("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError("LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -106,6 +114,15 @@ private struct EnvironmentReader {
     /// A set, non-empty value.
     func string(_ name: String) -> String? {
         environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func flag(_ name: String) throws -> Bool? {
+        guard let text = string(name) else { return nil }
+        switch text.lowercased() {
+        case "1", "true", "yes": return true
+        case "0", "false", "no": return false
+        default: throw ConfigurationError("\(name) must be 1 or 0, not \"\(text)\".")
+        }
     }
 
     func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {

@@ -17,7 +17,7 @@ public func buildApplication(
     _ system: ConcertSystem, config: AppConfiguration, logger: Logger, beforeServing: @escaping @Sendable () async throws -> Void = {}
 ) async throws -> some ApplicationProtocol {
     var app = Application(
-        router: buildRouter(system, config: config),
+        router: try buildRouter(system, config: config),
         server: .guardedHTTP1(idleTimeout: config.idleTimeout, headerTimeout: config.headerTimeout),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "concert", backlog: config.listenBacklog),
         logger: logger)
@@ -36,6 +36,9 @@ public func buildApplication(
         PeriodicTask(name: "queue tick", every: config.queueTick, after: started, logger: logger) {
             try await system.queue.tick(now: system.clock.now)
         },
+        PeriodicTask(name: "seat feeds", every: config.queueTick, after: started, logger: logger) {
+            try await system.seatFeeds.refresh(now: system.clock.now)
+        },
         PeriodicTask(name: "hold sweeper", every: config.holdSweepInterval, after: started, logger: logger) {
             _ = try await system.reservations.releaseLapsedHolds(now: system.clock.now)
         },
@@ -46,11 +49,13 @@ public func buildApplication(
 }
 
 /// Every route of API v1 and the operational endpoints.
-func buildRouter(_ system: ConcertSystem, config: AppConfiguration) -> Router<AppRequestContext> {
+func buildRouter(_ system: ConcertSystem, config: AppConfiguration) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     let allowedMethods = AllowedMethods()
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
+    // Outside the error middleware, so that error answers carry the CORS headers too.
+    if !config.corsAllowedOrigins.isEmpty { router.add(middleware: AllowedOriginsCORS(origins: config.corsAllowedOrigins)) }
     router.add(middleware: ErrorMiddleware(allowedMethods: allowedMethods))
     let clock = system.clock
     router.add(middleware: AnonymousLimitMiddleware(limits: system.limits, clock: clock, trustedProxies: config.trustedProxies))
@@ -61,9 +66,12 @@ func buildRouter(_ system: ConcertSystem, config: AppConfiguration) -> Router<Ap
     CatalogueController(authentication: user, clock: clock, queue: system.queue, catalogue: system.catalogue, reservations: system.reservations)
         .addRoutes(to: router)
     ReservationController(authentication: user, clock: clock, reservations: system.reservations).addRoutes(to: router)
+    StreamController(clock: clock, queue: system.queue, reservations: system.reservations, feeds: system.seatFeeds).addRoutes(to: router)
     WalletController(authentication: user, clock: clock, wallets: system.wallets).addRoutes(to: router)
     AdminController(authentication: admin, clock: clock, catalogue: system.catalogue, integrity: system.integrity).addRoutes(to: router)
     OperationsController(system: system, metrics: AppMetrics.registry).addRoutes(to: router)
+    try WebController().addRoutes(to: router)
+    if config.demoSignIn { DemoController(credentials: system.credentials, clock: clock).addRoutes(to: router) }
     allowedMethods.learn(router.routes)
     return router
 }

@@ -17,6 +17,8 @@ public struct ConcertSystem: Sendable {
     public let credentials: Credentials
     public let queue: QueueService
     public let catalogue: CatalogueService
+    /// The seat maps the seat streams of this instance watch.
+    public let seatFeeds: SeatFeeds
     public let reservations: ReservationService
     public let wallets: WalletService
     public let integrity: IntegrityService
@@ -36,6 +38,7 @@ public struct ConcertSystem: Sendable {
         // Background work may read a whole room at once, which takes longer than a request may wait.
         let background: any Storage = storage is PostgresStorage
             ? GuardedStorage(storage, availability: availability, timeout: max(config.databaseTimeout, .seconds(60))) : storage
+        let catalogue = CatalogueService(store: store)
         let queue = QueueService(
             store: store, background: background, codec: QueueTokenCodec(secret: queueKey), policy: config.admissionPolicy, instanceID: config.instanceID,
             limits: limits)
@@ -46,7 +49,8 @@ public struct ConcertSystem: Sendable {
             limits: limits,
             credentials: await Credentials(secret: authSecret),
             queue: queue,
-            catalogue: CatalogueService(store: store),
+            catalogue: catalogue,
+            seatFeeds: SeatFeeds(catalogue: catalogue),
             reservations: ReservationService(
                 store: store, queue: queue, holdDuration: config.holdDuration, maxSeatsPerHold: config.maxSeatsPerHold, limits: limits),
             wallets: WalletService(store: store, maxCharge: config.walletMaxCharge, limits: limits),

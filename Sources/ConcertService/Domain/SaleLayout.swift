@@ -1,7 +1,8 @@
 import Foundation
 
 /// What a hold's rules need from its schedule: the sale window, the seat range and the seats'
-/// grades and prices. None of it changes once a schedule exists (there is no endpoint that
+/// grades and prices; and what a reservation tells its buyer was bought (the performance's
+/// title and performer). None of it changes once a schedule exists (there is no endpoint that
 /// edits one), so an instance reads it once and every hold is checked and priced against it
 /// before it goes to the database (`ReservationService.hold`).
 public struct SaleLayout: Sendable {
@@ -16,9 +17,11 @@ public struct SaleLayout: Sendable {
     let schedule: Schedule
     /// In seat order; a layout is a few runs however many seats it has.
     let runs: [Run]
+    let title: String
+    let performer: String
 
     /// `seats` in seat order.
-    init(schedule: Schedule, seats: some Sequence<Seat>) {
+    init(schedule: Schedule, title: String = "", performer: String = "", seats: some Sequence<Seat>) {
         var runs: [Run] = []
         for seat in seats {
             if let last = runs.last, last.seats.upperBound + 1 == seat.seatNo, last.grade == seat.grade, last.price == seat.price {
@@ -29,6 +32,8 @@ public struct SaleLayout: Sendable {
         }
         self.schedule = schedule
         self.runs = runs
+        self.title = title
+        self.performer = performer
     }
 
     /// The seats among `numbers` that exist, in the order given.

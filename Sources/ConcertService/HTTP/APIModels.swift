@@ -209,6 +209,17 @@ struct SeatMapResponse: ResponseEncodable {
 /// hold is written directly (`json`), not through JSONEncoder, whose cost showed in every
 /// hold; `Encodable` remains for the list, with the same bytes (tested).
 struct ReservationResponse: ResponseGenerator, Encodable {
+    /// A seat as bought: its grade and its price at the time.
+    struct BoughtSeat: Encodable {
+        var seatNo: Int
+        var grade: String
+        var price: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case seatNo = "seat_no", grade, price
+        }
+    }
+
     var id: Int64
     var scheduleId: Int64
     var seatNumbers: [Int]
@@ -216,13 +227,20 @@ struct ReservationResponse: ResponseGenerator, Encodable {
     var totalPrice: Int64
     var holdExpiresAt: Date
     var createdAt: Date
+    var performanceId: Int64
+    var title: String
+    var performer: String
+    var startsAt: Date
+    var seats: [BoughtSeat]
 
     enum CodingKeys: String, CodingKey {
         case id, scheduleId = "schedule_id", seatNumbers = "seat_numbers", state, totalPrice = "total_price"
-        case holdExpiresAt = "hold_expires_at", createdAt = "created_at"
+        case holdExpiresAt = "hold_expires_at", createdAt = "created_at", performanceId = "performance_id", title, performer
+        case startsAt = "starts_at", seats
     }
 
-    init(_ reservation: Reservation, now: Date) {
+    /// `layout` is the sale layout of the reservation's schedule: what was bought.
+    init(_ reservation: Reservation, layout: SaleLayout, now: Date) {
         id = reservation.id
         scheduleId = reservation.scheduleID
         seatNumbers = reservation.seatNumbers
@@ -230,6 +248,11 @@ struct ReservationResponse: ResponseGenerator, Encodable {
         totalPrice = reservation.totalPrice
         holdExpiresAt = reservation.holdExpiresAt
         createdAt = reservation.createdAt
+        performanceId = layout.schedule.performanceID
+        title = layout.title
+        performer = layout.performer
+        startsAt = layout.schedule.startsAt
+        seats = layout.seats(reservation.seatNumbers).map { BoughtSeat(seatNo: $0.seatNo, grade: $0.grade, price: $0.price) }
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -245,12 +268,30 @@ struct ReservationResponse: ResponseGenerator, Encodable {
         body.writeJSONDate(holdExpiresAt)
         body.writeStaticString(#","id":"#)
         body.writeString(String(id))
+        body.writeStaticString(#","performance_id":"#)
+        body.writeString(String(performanceId))
+        body.writeStaticString(#","performer":"#)
+        body.writeJSONString(performer)
         body.writeStaticString(#","schedule_id":"#)
         body.writeString(String(scheduleId))
         body.writeStaticString(#","seat_numbers":"#)
         body.writeJSONArray(seatNumbers)
+        body.writeStaticString(#","seats":["#)
+        for (index, seat) in seats.enumerated() {
+            body.writeStaticString(index == 0 ? #"{"grade":"# : #",{"grade":"#)
+            body.writeJSONString(seat.grade)
+            body.writeStaticString(#","price":"#)
+            body.writeString(String(seat.price))
+            body.writeStaticString(#","seat_no":"#)
+            body.writeString(String(seat.seatNo))
+            body.writeStaticString("}")
+        }
+        body.writeStaticString(#"],"starts_at":"#)
+        body.writeJSONDate(startsAt)
         body.writeStaticString(#","state":"#)
         body.writeJSONString(state.rawValue)
+        body.writeStaticString(#","title":"#)
+        body.writeJSONString(title)
         body.writeStaticString(#","total_price":"#)
         body.writeString(String(totalPrice))
         body.writeStaticString("}")

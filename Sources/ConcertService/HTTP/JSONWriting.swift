@@ -9,12 +9,14 @@ import NIOCore
 let jsonContentType = "application/json; charset=utf-8"
 
 extension ByteBuffer {
-    /// A JSON string: quotes, backslashes and control characters escaped (RFC 8259, section 7),
-    /// everything else as its UTF-8 bytes.
+    /// A JSON string: quotes, backslashes, slashes and control characters escaped as JSONEncoder
+    /// escapes them (RFC 8259, section 7), everything else as its UTF-8 bytes.
     mutating func writeJSONString(_ text: String) {
         writeInteger(UInt8(ascii: "\""))
         defer { writeInteger(UInt8(ascii: "\"")) }
-        let needsEscape = { (byte: UInt8) in byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") }
+        let needsEscape = { (byte: UInt8) in
+            byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "/")
+        }
         guard text.utf8.contains(where: needsEscape) else {
             writeString(text)
             return
@@ -22,9 +24,14 @@ extension ByteBuffer {
         let hexDigit = { (value: UInt8) in value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10 }
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"):
                 writeInteger(UInt8(ascii: "\\"))
                 writeInteger(byte)
+            case UInt8(ascii: "\n"): writeStaticString("\\n")
+            case UInt8(ascii: "\r"): writeStaticString("\\r")
+            case UInt8(ascii: "\t"): writeStaticString("\\t")
+            case 0x08: writeStaticString("\\b")
+            case 0x0C: writeStaticString("\\f")
             case ..<0x20:
                 writeStaticString("\\u00")
                 writeInteger(hexDigit(byte >> 4))

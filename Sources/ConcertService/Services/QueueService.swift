@@ -64,6 +64,9 @@ public final class QueueService: Sendable {
     private let limits: RateLimits
     private let lease: AdmitterLease
     private let board = Mutex(QueueBoard())
+    /// Fired after every tick, whether or not it could read the database: the queue's event
+    /// streams look again then.
+    public let ticked = TickSignal()
     /// Each room as last read from the database, with what follows from it for polls.
     private let rooms = Mutex<[Int64: RoomInfo]>([:])
     /// How far the board has read the database; nil until `restore`.
@@ -164,6 +167,13 @@ public final class QueueService: Sendable {
         return try pass(for: ticket, token: codec.encode(ticket), now: now, joining: true)
     }
 
+    /// Where a token stands, for its event stream: as a poll, but without the polls' rate limit
+    /// (a stream asks once per tick, whatever its client does).
+    public func watch(token: String?, now: Date) throws -> QueuePass {
+        let ticket = try ticket(from: token, now: now)
+        return try pass(for: ticket, token: token ?? "", now: now, seen: true)
+    }
+
     /// Where a token stands. Verifies the signature and reads memory only.
     public func poll(token: String?, now: Date) throws -> QueuePass {
         let ticket = try ticket(from: token, now: now)
@@ -221,6 +231,7 @@ public final class QueueService: Sendable {
     /// One tick: report the entries seen here; if this instance is the admitter, draw, time out
     /// and admit; then learn what changed, whoever admitted.
     public func tick(now: Date) async throws {
+        defer { ticked.fire() }
         let seqs = seen.withLock { seen in
             defer { seen = [] }
             return seen
@@ -278,6 +289,11 @@ public final class QueueService: Sendable {
         case .abandoned: "This queue entry was passed over: it was not seen for too long when its turn came. Join again."
         }
         return ServiceError(.queueTokenExpired, message, reason: reason.rawValue)
+    }
+
+    /// The genuine, unexpired ticket a queue token carries, whoever sends it.
+    func ticket(token: String?, now: Date) throws -> QueueTicket {
+        try ticket(from: token, now: now)
     }
 
     private func ticket(from token: String?, now: Date) throws -> QueueTicket {

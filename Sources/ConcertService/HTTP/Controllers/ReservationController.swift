@@ -34,18 +34,20 @@ struct ReservationController {
         let result = try await reservations.hold(
             identity, queueToken: request.queueToken, scheduleID: input.scheduleID, seatNumbers: input.seatNumbers,
             idempotency: try request.idempotencyKey(for: identity, body: body), now: now)
-        return result.map { ReservationResponse($0, now: now) }.response(status: .created)
+        return try await response(result, now: now, status: .created)
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ReservationListResponse {
         let identity = try context.caller
         let now = clock.now
-        return ReservationListResponse(reservations: try await reservations.reservations(of: identity).map { ReservationResponse($0, now: now) })
+        var listed: [ReservationResponse] = []
+        for reservation in try await reservations.reservations(of: identity) { listed.append(try await response(reservation, now: now)) }
+        return ReservationListResponse(reservations: listed)
     }
 
     @Sendable func reservation(_ request: Request, context: AppRequestContext) async throws -> ReservationResponse {
         let id = try context.id()
-        return ReservationResponse(try await reservations.reservation(id, of: try context.caller), now: clock.now)
+        return try await response(try await reservations.reservation(id, of: try context.caller), now: clock.now)
     }
 
     @Sendable func pay(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
@@ -54,7 +56,7 @@ struct ReservationController {
         let now = clock.now
         let result = try await reservations.pay(
             identity, reservationID: id, idempotency: try request.idempotencyKey(for: identity, body: nil), now: now)
-        return result.map { ReservationResponse($0, now: now) }.response(status: .ok)
+        return try await response(result, now: now, status: .ok)
     }
 
     @Sendable func cancel(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<ReservationResponse> {
@@ -63,6 +65,18 @@ struct ReservationController {
         let now = clock.now
         let result = try await reservations.cancel(
             identity, reservationID: id, idempotency: try request.idempotencyKey(for: identity, body: nil), now: now)
-        return result.map { ReservationResponse($0, now: now) }.response(status: .ok)
+        return try await response(result, now: now, status: .ok)
+    }
+
+    /// The reservation with what was bought, from its schedule's sale layout (read once per instance).
+    private func response(_ reservation: Reservation, now: Date) async throws -> ReservationResponse {
+        ReservationResponse(reservation, layout: try await reservations.layout(of: reservation.scheduleID), now: now)
+    }
+
+    private func response(_ result: Idempotent<Reservation>, now: Date, status: HTTPResponse.Status) async throws
+        -> EditedResponse<ReservationResponse>
+    {
+        let answer = try await response(result.value, now: now)
+        return result.map { _ in answer }.response(status: status)
     }
 }

@@ -136,7 +136,10 @@ extension PostgresStorage {
                 let (seatNo, grade, price) = try row.decode((Int64, String, Int64).self)
                 return Seat(seatNo: Int(seatNo), grade: grade, price: price)
             }
-            return SaleLayout(schedule: schedule, seats: seats)
+            let performance = try await connection.rows(
+                "SELECT title, performer FROM performances WHERE id = \(schedule.performanceID)", logger: logger
+            ).first.map { try $0.decode((String, String).self) }
+            return SaleLayout(schedule: schedule, title: performance?.0 ?? "", performer: performance?.1 ?? "", seats: seats)
         }
     }
 

@@ -108,7 +108,9 @@ extension SQLiteStorage {
             let seats = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT seat_no, grade, price FROM seats WHERE schedule_id = ? ORDER BY seat_no"), arguments: [scheduleID]
             ).map { Seat(seatNo: $0["seat_no"], grade: $0["grade"], price: $0["price"]) }
-            return SaleLayout(schedule: schedule, seats: seats)
+            let performance = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT title, performer FROM performances WHERE id = ?"), arguments: [schedule.performanceID])
+            return SaleLayout(schedule: schedule, title: performance?["title"] ?? "", performer: performance?["performer"] ?? "", seats: seats)
         }
     }
 

@@ -1,0 +1,142 @@
+import Foundation
+import Hummingbird
+
+/// The live streams (Server-Sent Events): a queue entry's status, and a schedule's seat changes.
+/// Both take the queue token from the Queue-Token header or the `queue_token` query parameter.
+struct StreamController {
+    let clock: any WallClock
+    let queue: QueueService
+    let reservations: ReservationService
+    let feeds: SeatFeeds
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("v1/queue/tokens/current/events", use: queueEvents)
+        router.get("v1/schedules/:id/seats/events", use: seatEvents)
+    }
+
+    /// The last `status` event of a stream whose entry ended.
+    struct EndedEvent: Encodable {
+        var status = "ended"
+        var reason: String?
+        var message: String
+    }
+
+    /// `status` events: the poll's answer at once and whenever it changes (looked at once per
+    /// tick), a heartbeat every 15 s, and a last event when the entry ends. The open stream
+    /// counts as the entry being seen. A token that is not live is answered as a poll would be.
+    @Sendable func queueEvents(_ request: Request, context: AppRequestContext) throws -> Response {
+        let token = request.streamQueueToken
+        let first = try queue.watch(token: token, now: clock.now)
+        return EventStream.response { [queue, clock] stream in
+            var sent = first
+            try await stream.send("status", json: QueueTokenResponse(first))
+            var lastWrite = clock.now
+            while true {
+                await queue.ticked.next()
+                if EventStream.shouldEnd { return }
+                let now = clock.now
+                do {
+                    let pass = try queue.watch(token: token, now: now)
+                    if pass != sent {
+                        try await stream.send("status", json: QueueTokenResponse(pass))
+                        (sent, lastWrite) = (pass, now)
+                        continue
+                    }
+                } catch let ended as ServiceError {
+                    try await stream.send("status", json: EndedEvent(reason: ended.reason, message: ended.message))
+                    return
+                }
+                if now.timeIntervalSince(lastWrite) >= EventStream.heartbeatInterval {
+                    try await stream.heartbeat()
+                    lastWrite = now
+                }
+            }
+        }
+    }
+
+    /// A `snapshot` event (the seat map and its version), then a `seats` event for every change
+    /// found, each with its version as the event id. A client resuming with `Last-Event-ID`
+    /// gets the changes since, or a new snapshot. Needs what the seat map needs (an active queue
+    /// token of the schedule's performance); ends when the token stops being active.
+    @Sendable func seatEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.id()
+        let now = clock.now
+        let ticket = try queue.ticket(token: request.streamQueueToken, now: now)
+        try QueueService.checkRoom(of: ticket, is: try await reservations.layout(of: id).schedule.performanceID)
+        if let refusal = queue.refusal(for: ticket, now: now) { throw refusal }
+        let resumeFrom = request.headers[.lastEventID].flatMap { Int64($0) }
+        feeds.subscribe(id)
+        do {
+            try await feeds.prime(id, now: now)
+        } catch {
+            feeds.unsubscribe(id)
+            throw error
+        }
+        return EventStream.response { [queue, clock, feeds] stream in
+            defer { feeds.unsubscribe(id) }
+            // Without Last-Event-ID, or with one this instance cannot resume from: a snapshot.
+            var version = resumeFrom ?? 0
+            if let update = feeds.update(of: id, after: resumeFrom) { version = try await stream.send(update, now: clock.now) }
+            var lastWrite = clock.now
+            while true {
+                await feeds.signal.next()
+                if EventStream.shouldEnd { return }
+                let now = clock.now
+                if let refusal = queue.refusal(for: ticket, now: now), refusal.code != .serviceUnavailable { return }
+                if let update = feeds.update(of: id, after: version) {
+                    version = try await stream.send(update, now: now)
+                    lastWrite = now
+                } else if now.timeIntervalSince(lastWrite) >= EventStream.heartbeatInterval {
+                    try await stream.heartbeat()
+                    lastWrite = now
+                }
+            }
+        }
+    }
+}
+
+/// A `seats` event: what changed, at `version`.
+struct SeatsEvent: Encodable {
+    struct Change: Encodable {
+        var seatNo: Int
+        var status: SeatStatus
+
+        enum CodingKeys: String, CodingKey { case seatNo = "seat_no", status }
+    }
+
+    var version: Int64
+    var changes: [Change]
+}
+
+/// A `snapshot` event: the seat map as `GET /v1/schedules/{id}/seats` answers it, with its version.
+struct SeatSnapshotEvent: Encodable {
+    var version: Int64
+    var map: SeatMapResponse
+
+    enum CodingKeys: String, CodingKey { case version }
+
+    func encode(to encoder: any Encoder) throws {
+        try map.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(version, forKey: .version)
+    }
+}
+
+extension EventStream.Writer {
+    /// Sends a seat feed's update; answers the version the client has now.
+    mutating func send(_ update: SeatFeeds.Update, now: Date) async throws -> Int64 {
+        switch update {
+        case .snapshot(let map, let version):
+            try await send("snapshot", id: version, json: SeatSnapshotEvent(version: version, map: SeatMapResponse(map, now: now)))
+            return version
+        case .changes(let events):
+            var last: Int64 = 0
+            for event in events {
+                let changes = event.changes.map { SeatsEvent.Change(seatNo: $0.seatNo, status: $0.status) }
+                try await send("seats", id: event.version, json: SeatsEvent(version: event.version, changes: changes))
+                last = event.version
+            }
+            return last
+        }
+    }
+}

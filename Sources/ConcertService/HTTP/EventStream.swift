@@ -1,0 +1,53 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ServiceLifecycle
+
+/// A Server-Sent Events answer (`text/event-stream`): `events` writes the stream's events
+/// until it returns, and then the stream closes.
+struct EventStream {
+    /// What `events` writes with.
+    struct Writer {
+        fileprivate var writer: any ResponseBodyWriter
+
+        /// An event whose data is `json` (one line: the API's JSON has no line breaks).
+        mutating func send(_ name: String, id: Int64? = nil, json: some Encodable) async throws {
+            var text = id.map { "id: \($0)\n" } ?? ""
+            text += "event: \(name)\ndata: "
+            text += String(decoding: try APIJSON.encoder.encode(json), as: UTF8.self)
+            text += "\n\n"
+            try await writer.write(ByteBuffer(string: text))
+        }
+
+        /// A comment line: it keeps the connection and any proxy on the way from timing out.
+        mutating func heartbeat() async throws {
+            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+        }
+    }
+
+    /// Comment lines at least this often.
+    static let heartbeatInterval: TimeInterval = 15
+
+    static func response(_ events: @escaping @Sendable (inout Writer) async throws -> Void) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: ResponseBody { bodyWriter in
+                var writer = Writer(writer: bodyWriter)
+                try await events(&writer)
+                try await writer.writer.finish(nil)
+            })
+    }
+
+    /// Whether a stream should end now: the server is shutting down (it waits for every open
+    /// answer), or the client has gone.
+    static var shouldEnd: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
+}
+
+extension Request {
+    /// The queue token from the Queue-Token header or, for a browser's EventSource (which
+    /// cannot set headers), the `queue_token` query parameter.
+    var streamQueueToken: String? {
+        queueToken ?? uri.queryParameters["queue_token"].map(String.init)
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Synchronization
+
+/// One change of a seat's status, as the seat streams send it.
+public struct SeatChange: Sendable, Equatable {
+    public var seatNo: Int
+    public var status: SeatStatus
+}
+
+/// The seat maps that this instance's seat streams watch, read again every tick and compared
+/// with the last read, so that a hold, payment, expiry or cancellation made through any
+/// instance reaches every subscriber within a tick. A schedule is read only while someone
+/// watches it.
+///
+/// Each change gets a version: the time of the read that found it, in milliseconds, made
+/// strictly increasing. Versions are this instance's own: a stream that resumes here with a
+/// version it was sent here gets the changes since, and any other version (too old, or from
+/// another instance) gets a new snapshot.
+public final class SeatFeeds: Sendable {
+    /// How many of a schedule's latest change events a resuming stream can pick up from.
+    static let kept = 256
+
+    struct Feed {
+        var subscribers = 0
+        var map: SeatMap?
+        var version: Int64 = 0
+        /// The version the oldest kept event follows.
+        var base: Int64 = 0
+        var events: [(version: Int64, changes: [SeatChange])] = []
+    }
+
+    /// What a stream is to send next.
+    public enum Update: Sendable {
+        case snapshot(SeatMap, version: Int64)
+        case changes([(version: Int64, changes: [SeatChange])])
+    }
+
+    private let catalogue: CatalogueService
+    private let feeds = Mutex<[Int64: Feed]>([:])
+    /// Fired after every round of reads.
+    public let signal = TickSignal()
+
+    public init(catalogue: CatalogueService) {
+        self.catalogue = catalogue
+    }
+
+    /// Starts watching a schedule for one stream; `unsubscribe` ends it.
+    public func subscribe(_ scheduleID: Int64) {
+        feeds.withLock { $0[scheduleID, default: Feed()].subscribers += 1 }
+    }
+
+    public func unsubscribe(_ scheduleID: Int64) {
+        feeds.withLock { feeds in
+            feeds[scheduleID]?.subscribers -= 1
+            if feeds[scheduleID]?.subscribers ?? 0 <= 0 { feeds[scheduleID] = nil }
+        }
+    }
+
+    /// Makes sure the schedule's feed has been read, so that a new stream can start with a snapshot.
+    public func prime(_ scheduleID: Int64, now: Date) async throws {
+        guard feeds.withLock({ $0[scheduleID]?.map == nil }) else { return }
+        let map = try await catalogue.seatMap(scheduleID: scheduleID, now: now)
+        feeds.withLock { feeds in
+            if feeds[scheduleID]?.map == nil { feeds[scheduleID]?.take(map, at: now) }
+        }
+    }
+
+    /// What a stream that has seen up to `version` (nil: nothing) is to send now; nil when there
+    /// is nothing new, or the schedule has not been read yet.
+    public func update(of scheduleID: Int64, after version: Int64?) -> Update? {
+        feeds.withLock { feeds in
+            guard let feed = feeds[scheduleID], let map = feed.map else { return nil }
+            guard let version else { return .snapshot(map, version: feed.version) }
+            if version == feed.version { return nil }
+            guard version == feed.base || feed.events.contains(where: { $0.version == version }) else {
+                return .snapshot(map, version: feed.version)
+            }
+            return .changes(feed.events.filter { $0.version > version })
+        }
+    }
+
+    /// Reads every watched schedule (one tick), records what changed, and wakes the streams.
+    public func refresh(now: Date) async throws {
+        defer { signal.fire() }
+        let watched = feeds.withLock { Array($0.keys) }
+        for scheduleID in watched {
+            let map = try await catalogue.seatMap(scheduleID: scheduleID, now: now)
+            feeds.withLock { feeds in feeds[scheduleID]?.take(map, at: now) }
+        }
+    }
+}
+
+extension SeatFeeds.Feed {
+    mutating func take(_ new: SeatMap, at now: Date) {
+        let next = max(version + 1, now.millis)
+        guard let old = map else {
+            (map, version, base) = (new, next, next)
+            return
+        }
+        var before: [Int: SeatStatus] = [:]
+        for entry in old.seats { before[entry.seat.seatNo] = entry.status }
+        let changes = new.seats.compactMap { entry in
+            before[entry.seat.seatNo] == entry.status ? nil : SeatChange(seatNo: entry.seat.seatNo, status: entry.status)
+        }
+        map = new
+        guard !changes.isEmpty else { return }
+        version = next
+        events.append((next, changes))
+        if events.count > SeatFeeds.kept {
+            base = events[events.count - SeatFeeds.kept - 1].version
+            events.removeFirst(events.count - SeatFeeds.kept)
+        }
+    }
+}
