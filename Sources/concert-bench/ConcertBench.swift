@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// `concert-bench`: runs the six load scenarios against release `concert serve` processes on
+/// `concert-bench`: runs the seven load scenarios against release `concert serve` processes on
 /// 127.0.0.1, on SQLite and on PostgreSQL, and prints figures with their same-run baselines.
 @main
 struct ConcertBench: AsyncParsableCommand {
@@ -11,6 +11,7 @@ struct ConcertBench: AsyncParsableCommand {
 
     enum Scenario: String, CaseIterable, ExpressibleByArgument {
         case pollStorm = "poll-storm", holds, hotSeat = "hot-seat", flashSale = "flash-sale", queueScale = "queue-scale", roomDraw = "room-draw"
+        case streams
     }
 
     @Option(help: "PostgreSQL server for the postgres backend; each scenario gets a new schema (env BENCH_DATABASE_URL).")
@@ -28,6 +29,8 @@ struct ConcertBench: AsyncParsableCommand {
     @Option(help: "Joins of the queue-scale scenario.") var queueJoins = 1_000_000
     @Option(help: "Pre-queue entries of the room-draw scenario, half of them in one room.") var drawEntries = 1_000_000
     @Option(help: "Rooms of the room-draw scenario.") var drawRooms = 100
+    @Option(help: "Open queue streams of the streams scenario.") var queueStreams = 10_000
+    @Option(help: "Seat-map subscribers of the streams scenario.") var seatStreams = 2_000
     @Option(help: "Where the figures are written as JSON.") var output = "bench-results.json"
 
     func run() async throws {
@@ -44,7 +47,7 @@ struct ConcertBench: AsyncParsableCommand {
         let settings = BenchSettings(
             concurrency: concurrency, duration: .seconds(seconds), poolSize: poolSize, holdSeats: holdSeats,
             flashUsers: flashUsers, flashSeats: flashSeats, queueJoins: queueJoins,
-            drawEntries: drawEntries, drawRooms: drawRooms)
+            drawEntries: drawEntries, drawRooms: drawRooms, queueStreams: queueStreams, seatStreams: seatStreams)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let report = Report()
@@ -63,6 +66,7 @@ struct ConcertBench: AsyncParsableCommand {
                     case .flashSale: try await run.flashSale()
                     case .queueScale: try await run.queueScale()
                     case .roomDraw: try await run.roomDraw()
+                    case .streams: try await run.streams()
                     }
                 }
             }

@@ -17,9 +17,11 @@ struct BenchSettings: Sendable {
     var queueJoins = 1_000_000
     var drawEntries = 1_000_000
     var drawRooms = 100
+    var queueStreams = 10_000
+    var seatStreams = 2_000
 }
 
-/// The six scenarios of the benchmark on one backend. Each gets a fresh database and a fresh
+/// The seven scenarios of the benchmark on one backend. Each gets a fresh database and a fresh
 /// server process, so no scenario measures another's leftovers.
 struct Scenarios {
     let backend: Backend
@@ -404,5 +406,155 @@ struct Scenarios {
             figure("room draw", "peak RSS before the draw", Double(beforeDraw) / 1_048_576, "MB")
             figure("room draw", "peak RSS", Double(peak) / 1_048_576, "MB", target: "< 250 MB", met: peak < 250 * 1_048_576)
         }
+    }
+
+    // MARK: 7. Live streams
+
+    /// `queueStreams` open queue streams on one instance while their room is paused, then one
+    /// admission round for all of them: how long after the round each stream hears it is
+    /// active, whether heartbeats keep flowing, polls against /health with the streams open,
+    /// and peak memory. Then `seatStreams` of them follow a seat map while holds are made: how
+    /// long after each hold's answer every subscriber hears of its seat.
+    func streams() async throws {
+        let environment = ["QUEUE_ADMIT_PER_TICK": "1000000", "QUEUE_ACTIVE_TTL_S": "3600", "RATE_LIMIT_ANONYMOUS_PER_MIN": "0"]
+        try await withServer("streams", environment: environment) { api, server, database in
+            let count = settings.queueStreams
+            let (performance, schedule) = try await api.createSchedule(seats: 1_000, price: 100)
+            let admin = try await api.credential(user: 1, admin: true)
+            _ = try await api.send(.PATCH, "/v1/admin/performances/\(performance)/room", bearer: admin, body: #"{"paused": true}"#)
+            let users = (1...Int64(count)).map { 30_000_000 + $0 }
+            let bearers = try await api.mintCredentials(users)
+            let tokens = try await api.join(performance: performance, bearers: bearers, concurrency: settings.concurrency)
+            let idle = server.residentBytes
+
+            // Every stream, opened 500 at a time: when it heard "active", and whether a heartbeat came.
+            let clients = EventStreamClients(connections: count + settings.seatStreams + 100)
+            let tally = StreamTally(streams: count)
+            let baseURL = server.baseURL
+            let following = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for start in stride(from: 0, to: count, by: 500) {
+                        for index in start..<min(start + 500, count) {
+                            group.addTask {
+                                try await clients.follow("\(baseURL)/v1/queue/tokens/current/events?queue_token=\(tokens[index])") { name, data in
+                                    switch name {
+                                    case nil: tally.heartbeats.withLock { $0[index] += 1 }
+                                    case "status" where data.contains(#""status":"active""#):
+                                        let now = Date().timeIntervalSince1970
+                                        tally.activeAt.withLock { if $0[index] == nil { $0[index] = now } }
+                                    case "status": tally.opened.add(1, ordering: .relaxed)
+                                    default: break
+                                    }
+                                }
+                            }
+                        }
+                        for _ in 0..<600 where tally.opened.load(ordering: .relaxed) < start { try await Task.sleep(for: .milliseconds(50)) }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            for _ in 0..<1200 where tally.opened.load(ordering: .relaxed) < count { try await Task.sleep(for: .milliseconds(100)) }
+            let opened = tally.opened.load(ordering: .relaxed)
+            guard opened == count else { throw BenchError("only \(opened) of \(count) streams opened") }
+            let withStreams = server.residentBytes
+
+            // Polls and /health while the streams are open.
+            let health = api.request(.GET, "/health")
+            let healthOpen = try await load.run(concurrency: settings.concurrency, duration: settings.duration) { _ in health }
+            let polls = try await load.run(concurrency: settings.concurrency, duration: settings.duration) {
+                api.request(.GET, "/v1/queue/tokens/current", queueToken: tokens[$0 % count])
+            }
+
+            // One round admits everyone: each stream's delay from the round's time in the database.
+            _ = try await api.send(.PATCH, "/v1/admin/performances/\(performance)/room", bearer: admin, body: #"{"paused": false}"#)
+            for _ in 0..<300 where tally.activeAt.withLock({ $0.contains(nil) }) { try await Task.sleep(for: .milliseconds(100)) }
+            let roundAt = Double(try await database.int("SELECT MAX(admitted_at) FROM queue_admissions WHERE performance_id = \(performance)")) / 1000
+            let rounds = try await database.int("SELECT COUNT(*) FROM queue_admissions WHERE performance_id = \(performance) AND admitted_count > 0")
+            let delays = tally.activeAt.withLock { $0 }.compactMap { $0.map { ($0 - roundAt) * 1000 } }
+
+            // Heartbeats: 16 s more with nothing to say.
+            let before = tally.heartbeats.withLock { $0 }
+            try await Task.sleep(for: .seconds(16))
+            let beating = zip(before, tally.heartbeats.withLock { $0 }).filter { $1 > $0 }.count
+
+            // Seat subscribers: the first `seatStreams` of the (now active) users follow the seat
+            // map; the last 20 users hold one seat each, one after another.
+            let subscribers = min(settings.seatStreams, count - 20)
+            let seatFollowing = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<subscribers {
+                        group.addTask {
+                            try await clients.follow("\(baseURL)/v1/schedules/\(schedule)/seats/events?queue_token=\(tokens[index])") { name, data in
+                                if name == "snapshot" { tally.snapshots.add(1, ordering: .relaxed) }
+                                guard name == "seats" else { return }
+                                let now = Date().timeIntervalSince1970
+                                for seat in Self.seatNumbers(in: data) { tally.heard.withLock { $0[seat, default: []].append(now) } }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            for _ in 0..<600 where tally.snapshots.load(ordering: .relaxed) < subscribers { try await Task.sleep(for: .milliseconds(100)) }
+            let snapshots = tally.snapshots.load(ordering: .relaxed)
+            guard snapshots == subscribers else { throw BenchError("only \(snapshots) seat streams opened") }
+            var answeredAt: [Int: Double] = [:]
+            for hold in 0..<20 {
+                let user = count - 20 + hold
+                let reply = try await load.send(api.holdRequest(bearer: bearers[user], queueToken: tokens[user], schedule: schedule, seats: [hold + 1]))
+                guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
+                answeredAt[hold + 1] = Date().timeIntervalSince1970
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            try await Task.sleep(for: .seconds(3))
+            let heardAll = tally.heard.withLock { $0 }
+            let seatDelays = answeredAt.flatMap { seat, at in (heardAll[seat] ?? []).map { ($0 - at) * 1000 } }
+            let peak = server.peakResidentBytes
+            following.cancel()
+            seatFollowing.cancel()
+            _ = await following.result
+            _ = await seatFollowing.result
+            try await clients.shutdown()
+
+            figure("streams", "queue streams open", Double(count), "streams")
+            figure("streams", "RSS before the streams", Double(idle) / 1_048_576, "MB")
+            figure("streams", "RSS with the streams open", Double(withStreams) / 1_048_576, "MB")
+            figure("streams", "polls/s with the streams open", polls.perSecond, "req/s", baseline: ("GET /health req/s", healthOpen.perSecond),
+                   target: "≥ 0.8 × health", met: polls.perSecond >= 0.8 * healthOpen.perSecond)
+            figure("streams", "admission rounds for all of them", Double(rounds), "rounds")
+            figure("streams", "streams told active", Double(delays.count), "streams", target: "\(count)", met: delays.count == count)
+            figure("streams", "active event after the round p50", percentile(delays, 50), "ms")
+            figure("streams", "active event after the round p99", percentile(delays, 99), "ms", target: "≤ 1000 ms", met: percentile(delays, 99) <= 1000)
+            figure("streams", "streams with a heartbeat in 16 s", Double(beating), "streams", target: "\(count)", met: beating == count)
+            figure("streams", "seat subscribers", Double(subscribers), "streams")
+            figure("streams", "seat changes heard", Double(seatDelays.count), "events", target: "\(20 * subscribers)", met: seatDelays.count == 20 * subscribers)
+            figure("streams", "seat change after the hold's answer p50", percentile(seatDelays, 50), "ms")
+            figure("streams", "seat change after the hold's answer p99", percentile(seatDelays, 99), "ms",
+                   target: "≤ 250 ms", met: percentile(seatDelays, 99) <= 250)
+            figure("streams", "peak RSS", Double(peak) / 1_048_576, "MB", target: "< 400 MB", met: peak < 400 * 1_048_576)
+        }
+    }
+
+    /// The seat numbers of a `seats` event's changes.
+    static func seatNumbers(in data: String) -> [Int] {
+        guard let json = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any],
+              let changes = json["changes"] as? [[String: Any]] else { return [] }
+        return changes.compactMap { $0["seat_no"] as? Int }
+    }
+}
+
+/// What the streams scenario's clients heard, shared by their tasks.
+final class StreamTally: Sendable {
+    let opened = Atomic<Int>(0)
+    /// When each queue stream heard it was active.
+    let activeAt: Mutex<[Double?]>
+    let heartbeats: Mutex<[Int]>
+    let snapshots = Atomic<Int>(0)
+    /// When each seat's change arrived, one time per subscriber.
+    let heard = Mutex([Int: [Double]]())
+
+    init(streams: Int) {
+        activeAt = Mutex([Double?](repeating: nil, count: streams))
+        heartbeats = Mutex([Int](repeating: 0, count: streams))
     }
 }

@@ -18,6 +18,7 @@ import uuid
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -42,6 +43,17 @@ def by_test_id(name):
 
 def wait_for(driver, name, condition=EC.visibility_of_element_located):
     return WebDriverWait(driver, WAIT).until(condition(by_test_id(name)))
+
+
+def click(driver, name):
+    """Clicks the element once it can be clicked, finding it again if the page re-rendered it."""
+    for _ in range(5):
+        try:
+            wait_for(driver, name, EC.element_to_be_clickable).click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.2)
+    raise AssertionError(f"{name} kept being re-rendered")
 
 
 def wait_until(driver, predicate, what):
@@ -72,10 +84,10 @@ def sign_in(driver, path, user):
 
 def fan_reaches_seat_map(driver, user):
     sign_in(driver, "/", user)
-    wait_for(driver, f"performance-{PERFORMANCE}").click()
-    wait_for(driver, "join", EC.element_to_be_clickable).click()
+    click(driver, f"performance-{PERFORMANCE}")
+    click(driver, "join")
     wait_until(driver, lambda d: text_of(d, "status") == "active", f"user {user} to be admitted")
-    wait_for(driver, f"schedule-{SCHEDULE}").click()
+    click(driver, f"schedule-{SCHEDULE}")
     wait_for(driver, "seat-1")
 
 

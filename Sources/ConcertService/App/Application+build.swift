@@ -65,7 +65,7 @@ func buildRouter(_ system: ConcertSystem, config: AppConfiguration) throws -> Ro
     RoomController(admin: admin, clock: clock, queue: system.queue).addRoutes(to: router)
     CatalogueController(authentication: user, clock: clock, queue: system.queue, catalogue: system.catalogue, reservations: system.reservations)
         .addRoutes(to: router)
-    ReservationController(authentication: user, clock: clock, reservations: system.reservations).addRoutes(to: router)
+    ReservationController(authentication: user, clock: clock, reservations: system.reservations, feeds: system.seatFeeds).addRoutes(to: router)
     StreamController(clock: clock, queue: system.queue, reservations: system.reservations, feeds: system.seatFeeds).addRoutes(to: router)
     WalletController(authentication: user, clock: clock, wallets: system.wallets).addRoutes(to: router)
     AdminController(authentication: admin, clock: clock, catalogue: system.catalogue, integrity: system.integrity).addRoutes(to: router)

@@ -9,8 +9,8 @@ public struct SeatChange: Sendable, Equatable {
 
 /// The seat maps that this instance's seat streams watch, read again every tick and compared
 /// with the last read, so that a hold, payment, expiry or cancellation made through any
-/// instance reaches every subscriber within a tick. A schedule is read only while someone
-/// watches it.
+/// instance reaches every subscriber within a tick; one made through this instance is read at
+/// once (`changed`). A schedule is read only while someone watches it.
 ///
 /// Each change gets a version: the time of the read that found it, in milliseconds, made
 /// strictly increasing. Versions are this instance's own: a stream that resumes here with a
@@ -27,6 +27,11 @@ public final class SeatFeeds: Sendable {
         /// The version the oldest kept event follows.
         var base: Int64 = 0
         var events: [(version: Int64, changes: [SeatChange])] = []
+        /// When the read behind `map` started (`reads`): an older read that ends later is dropped.
+        var readNumber: UInt64 = 0
+        /// A read of this feed alone is under way; `again`: another change came meanwhile.
+        var reading = false
+        var again = false
     }
 
     /// What a stream is to send next.
@@ -37,6 +42,8 @@ public final class SeatFeeds: Sendable {
 
     private let catalogue: CatalogueService
     private let feeds = Mutex<[Int64: Feed]>([:])
+    /// Numbers the reads in the order they start.
+    private let reads = Atomic<UInt64>(0)
     /// Fired after every round of reads.
     public let signal = TickSignal()
 
@@ -59,9 +66,33 @@ public final class SeatFeeds: Sendable {
     /// Makes sure the schedule's feed has been read, so that a new stream can start with a snapshot.
     public func prime(_ scheduleID: Int64, now: Date) async throws {
         guard feeds.withLock({ $0[scheduleID]?.map == nil }) else { return }
-        let map = try await catalogue.seatMap(scheduleID: scheduleID, now: now)
-        feeds.withLock { feeds in
-            if feeds[scheduleID]?.map == nil { feeds[scheduleID]?.take(map, at: now) }
+        try await read(scheduleID, now: now)
+    }
+
+    /// Seats of a schedule changed through this instance: if anyone here watches it, read it now
+    /// rather than at the next tick. Reads of one feed run one at a time; changes meanwhile
+    /// cause one more.
+    public func changed(_ scheduleID: Int64, now: @escaping @Sendable () -> Date) {
+        let start = feeds.withLock { feeds -> Bool in
+            guard feeds[scheduleID] != nil else { return false }
+            if feeds[scheduleID]!.reading {
+                feeds[scheduleID]!.again = true
+                return false
+            }
+            feeds[scheduleID]!.reading = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            repeat {
+                try? await read(scheduleID, now: now())
+                signal.fire()
+            } while feeds.withLock { feeds in
+                let again = feeds[scheduleID]?.again ?? false
+                feeds[scheduleID]?.again = false
+                if !again { feeds[scheduleID]?.reading = false }
+                return again
+            }
         }
     }
 
@@ -83,9 +114,16 @@ public final class SeatFeeds: Sendable {
     public func refresh(now: Date) async throws {
         defer { signal.fire() }
         let watched = feeds.withLock { Array($0.keys) }
-        for scheduleID in watched {
-            let map = try await catalogue.seatMap(scheduleID: scheduleID, now: now)
-            feeds.withLock { feeds in feeds[scheduleID]?.take(map, at: now) }
+        for scheduleID in watched { try await read(scheduleID, now: now) }
+    }
+
+    private func read(_ scheduleID: Int64, now: Date) async throws {
+        let number = reads.add(1, ordering: .relaxed).newValue
+        let map = try await catalogue.seatMap(scheduleID: scheduleID, now: now)
+        feeds.withLock { feeds in
+            guard let feed = feeds[scheduleID], number > feed.readNumber else { return }
+            feeds[scheduleID]?.readNumber = number
+            feeds[scheduleID]?.take(map, at: now)
         }
     }
 }

@@ -6,6 +6,8 @@ struct ReservationController {
     let authentication: Authentication
     let clock: any WallClock
     let reservations: ReservationService
+    /// Told of every hold, payment and cancellation made here, for the seat streams.
+    let feeds: SeatFeeds
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.group("v1/reservations")
@@ -76,6 +78,7 @@ struct ReservationController {
     private func response(_ result: Idempotent<Reservation>, now: Date, status: HTTPResponse.Status) async throws
         -> EditedResponse<ReservationResponse>
     {
+        if !result.replayed { feeds.changed(result.value.scheduleID, now: { [clock] in clock.now }) }
         let answer = try await response(result.value, now: now)
         return result.map { _ in answer }.response(status: status)
     }

@@ -11,13 +11,14 @@ const views = { "": list, new: create, dashboard };
 async function show() {
   stopRefresh();
   const [name = "", ...args] = location.hash.replace(/^#\/?/, "").split("/");
-  document.getElementById("who").textContent = session.userId ? `Signed in as user ${session.userId}` : "";
   try {
-    if (!session.credential) return signIn();
-    await (views[name] ?? list)(...args);
+    if (!session.credential) signIn();
+    else await (views[name] ?? list)(...args);
   } catch (error) {
     view.insertAdjacentHTML("afterbegin", `<p class="error" role="alert">${h(error.message)}</p>`);
   }
+  // Once the view is there, so that whoever waits for the sign-in finds the new view.
+  document.getElementById("who").textContent = session.userId ? `Signed in as user ${session.userId}` : "";
 }
 window.addEventListener("hashchange", show);
 show();

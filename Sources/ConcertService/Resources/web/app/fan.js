@@ -15,12 +15,13 @@ async function show() {
   cleanups.forEach((stop) => stop());
   cleanups = [];
   const [name = "", ...args] = location.hash.replace(/^#\/?/, "").split("/");
-  document.getElementById("who").textContent = session.userId ? `Signed in as user ${session.userId}` : "";
   try {
     await (views[name] ?? performances)(...args);
   } catch (error) {
     view.insertAdjacentHTML("afterbegin", `<p class="error" role="alert">${h(error.message)}</p>`);
   }
+  // Once the view is there, so that whoever waits for the sign-in finds the new view.
+  document.getElementById("who").textContent = session.userId ? `Signed in as user ${session.userId}` : "";
 }
 window.addEventListener("hashchange", show);
 show();
