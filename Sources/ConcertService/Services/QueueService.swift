@@ -292,11 +292,7 @@ public final class QueueService: Sendable {
     }
 
     /// The genuine, unexpired ticket a queue token carries, whoever sends it.
-    func ticket(token: String?, now: Date) throws -> QueueTicket {
-        try ticket(from: token, now: now)
-    }
-
-    private func ticket(from token: String?, now: Date) throws -> QueueTicket {
+    func ticket(from token: String?, now: Date) throws -> QueueTicket {
         guard let token, !token.isEmpty else {
             throw ServiceError(.queueTokenMissing, "Send your queue token in the Queue-Token header.")
         }

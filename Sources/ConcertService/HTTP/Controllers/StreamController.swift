@@ -61,7 +61,7 @@ struct StreamController {
     @Sendable func seatEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
         let id = try context.id()
         let now = clock.now
-        let ticket = try queue.ticket(token: request.streamQueueToken, now: now)
+        let ticket = try queue.ticket(from: request.streamQueueToken, now: now)
         try QueueService.checkRoom(of: ticket, is: try await reservations.layout(of: id).schedule.performanceID)
         if let refusal = queue.refusal(for: ticket, now: now) { throw refusal }
         let resumeFrom = request.headers[.lastEventID].flatMap { Int64($0) }

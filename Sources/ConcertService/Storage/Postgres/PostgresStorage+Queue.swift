@@ -62,10 +62,7 @@ extension PostgresStorage {
 
     public func admit(now: Date, defaults: AdmissionPolicy, lease: AdmitterLease) async throws -> AdmissionOutcome {
         try await transaction(on: background) { connection in
-            // A draw sorts a whole room: in memory rather than in temporary files, and without
-            // compiling the plan first, which costs more than it saves here (this transaction only).
-            try await connection.rows("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)", logger: logger)
-            return try await AdmissionRound.run(now: now, defaults: defaults, lease: lease) { statement in
+            try await AdmissionRound.run(now: now, defaults: defaults, lease: lease) { statement in
                 try await Self.rows(of: statement, on: connection, logger: logger).map { $0.map(\.integer) }
             }
         }
