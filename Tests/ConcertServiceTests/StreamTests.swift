@@ -132,10 +132,16 @@ extension QueueStreamTests {
             let silent = try #require(try await api.join(user: 2, performance: performance).string("token"))
             let stream = try await EventReader(port: port, path: "/v1/queue/tokens/current/events?queue_token=\(watched)")
             #expect(try await stream.nextEvent()?.json["status"] as? String == "prequeue")
-            // 40 s pass on the service's clock, 2 s at a time, with a few ticks after each step.
+            // 40 s pass on the service's clock, 2 s at a time; after each step the test waits until
+            // the stream's sighting has reached the database, or the entry was admitted (a busy
+            // machine may delay ticks).
             for _ in 0..<20 {
                 service.clock.advance(by: .seconds(2))
-                try await Task.sleep(for: .milliseconds(150))
+                let recent = service.clock.now.addingTimeInterval(-4).millis
+                let reported = try await eventually(within: .seconds(30), every: .milliseconds(20)) {
+                    try await service.database.int("SELECT COUNT(*) FROM queue_entries WHERE user_id = 1 AND (seen_at >= \(recent) OR active_until IS NOT NULL)") == 1
+                }
+                #expect(reported, "the open stream reported its entry seen")
             }
             let admitted = try await eventually(within: .seconds(30)) { try await api.poll(watched).string("status") == "active" }
             #expect(admitted, "the watched entry was admitted")
