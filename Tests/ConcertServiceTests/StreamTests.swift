@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import ConcertService
@@ -254,6 +255,43 @@ extension ServerProcessTests {
             }
         }
         try await checkInvariants(first.database)
+    }
+
+    /// On PostgreSQL, instances tell each other of seat changes through NOTIFY, so a stream
+    /// on one hears of a hold made through another without waiting for its next read; an
+    /// instance does not hear its own announcements, which it has acted on already.
+    @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"))
+    func instancesHearEachOthersSeatChangesButNotTheirOwn() async throws {
+        let one = try await TestService(.postgres)
+        let two = try await TestService(sharingDatabaseOf: one)
+        let oneNews = try #require(one.system.seatChangeNews)
+        let twoNews = try #require(two.system.seatChangeNews)
+        let heard = Listened()
+        try await one.system.storage.whileRunning(logger: one.logger) { () async throws in
+            try await two.system.storage.whileRunning(logger: two.logger) { () async throws in
+                let listeners = [("one", oneNews), ("two", twoNews)].map { name, news in
+                    Task {
+                        await news.listen(
+                            listening: { heard.listening.add(1, ordering: .relaxed) },
+                            heard: { schedule in heard.lines.withLock { $0.append("\(name) heard \(schedule)") } })
+                    }
+                }
+                #expect(try await eventually(within: .seconds(30)) { heard.listening.load(ordering: .relaxed) == 2 })
+                oneNews.announce(scheduleID: 5)
+                twoNews.announce(scheduleID: 7)
+                twoNews.announce(scheduleID: 8)
+                #expect(try await eventually(within: .seconds(30)) { heard.lines.withLock { $0.count } >= 3 })
+                for listener in listeners { listener.cancel() }
+                for listener in listeners { await listener.value }
+                #expect(heard.lines.withLock { Set($0) } == ["two heard 5", "one heard 7", "one heard 8"])
+            }
+        }
+    }
+
+    /// What the listeners of `instancesHearEachOthersSeatChangesButNotTheirOwn` heard.
+    final class Listened: Sendable {
+        let lines = Mutex<[String]>([])
+        let listening = Atomic<Int>(0)
     }
 
     static func changes(_ event: EventReader.Event) -> [Int: String] {

@@ -61,6 +61,7 @@ struct TestService {
         config.databasePoolSize = 8
         config.authSecret = Self.secret
         config.queueTick = .milliseconds(20)
+        config.seatFeedRefresh = .milliseconds(20)
         config.holdSweepInterval = .milliseconds(50)
         config.port = 0
         config.instanceID = "test-\(UUID().uuidString.prefix(8))"

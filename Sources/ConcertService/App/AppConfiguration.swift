@@ -34,6 +34,10 @@ public struct AppConfiguration: Sendable {
     public var holdDuration: Duration = .seconds(300)
     public var maxSeatsPerHold = 4
     public var walletMaxCharge: Int64 = 10_000_000
+    /// How often each instance reads again the seat maps its streams watch (lapsed holds, and
+    /// changes made elsewhere that it was not told of). The seat streams' heartbeats ride on
+    /// these reads, hence the limit of 5 s.
+    public var seatFeedRefresh: Duration = .milliseconds(1000)
     /// How often the sweeper looks for holds past their deadline.
     public var holdSweepInterval: Duration = .milliseconds(250)
     public var logLevel: Logger.Level = .info
@@ -76,6 +80,7 @@ public struct AppConfiguration: Sendable {
         holdDuration = try reader.integer("HOLD_TTL_S", in: 1...86_400).map { .seconds($0) } ?? holdDuration
         maxSeatsPerHold = try reader.integer("MAX_SEATS_PER_HOLD", in: 1...100) ?? maxSeatsPerHold
         walletMaxCharge = try reader.integer("WALLET_MAX_CHARGE", in: 1...Int(Wallet.maxBalance)).map(Int64.init) ?? walletMaxCharge
+        seatFeedRefresh = try reader.integer("SEAT_FEED_REFRESH_MS", in: 10...5_000).map { .milliseconds($0) } ?? seatFeedRefresh
         holdSweepInterval = try reader.integer("HOLD_SWEEP_MS", in: 10...60_000).map { .milliseconds($0) } ?? holdSweepInterval
         idleTimeout = try reader.integer("HTTP_IDLE_TIMEOUT_S", in: 1...86_400).map { .seconds($0) } ?? idleTimeout
         headerTimeout = try reader.integer("HTTP_HEADER_TIMEOUT_S", in: 1...3_600).map { .seconds($0) } ?? headerTimeout

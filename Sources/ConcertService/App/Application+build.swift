@@ -36,7 +36,7 @@ public func buildApplication(
         PeriodicTask(name: "queue tick", every: config.queueTick, after: started, logger: logger) {
             try await system.queue.tick(now: system.clock.now)
         },
-        PeriodicTask(name: "seat feeds", every: config.queueTick, after: started, logger: logger) {
+        PeriodicTask(name: "seat feeds", every: config.seatFeedRefresh, after: started, logger: logger) {
             try await system.seatFeeds.refresh(now: system.clock.now)
         },
         PeriodicTask(name: "hold sweeper", every: config.holdSweepInterval, after: started, logger: logger) {
@@ -45,6 +45,9 @@ public func buildApplication(
         PeriodicTask(name: "idempotency key cleanup", every: .seconds(3600), after: started, logger: logger) {
             try await system.storage.forgetIdempotencyKeys(before: system.clock.now.addingTimeInterval(-24 * 3600))
         })
+    if let news = system.seatChangeNews {
+        app.addServices(SeatChangeListener(news: news, feeds: system.seatFeeds, clock: system.clock))
+    }
     return app
 }
 

@@ -9,6 +9,8 @@ import Prometheus
 public struct ConcertSystem: Sendable {
     /// The database itself, unguarded: a service of the app, and for the command line and the tests.
     public let storage: any StorageBackend
+    /// How instances sharing the database tell each other of seat changes; nil on SQLite.
+    public let seatChangeNews: (any SeatChangeNews)?
     /// Whether the database answers, as the monitor last found it.
     public let availability: DatabaseAvailability
     /// Where every rule reads the time.
@@ -42,15 +44,17 @@ public struct ConcertSystem: Sendable {
         let queue = QueueService(
             store: store, background: background, codec: QueueTokenCodec(secret: queueKey), policy: config.admissionPolicy, instanceID: config.instanceID,
             limits: limits)
+        let seatChangeNews = (storage as? PostgresStorage).map { PostgresSeatChangeNews(storage: $0) }
         return ConcertSystem(
             storage: storage,
+            seatChangeNews: seatChangeNews,
             availability: availability,
             clock: clock,
             limits: limits,
             credentials: await Credentials(secret: authSecret),
             queue: queue,
             catalogue: catalogue,
-            seatFeeds: SeatFeeds(catalogue: catalogue),
+            seatFeeds: SeatFeeds(catalogue: catalogue, news: seatChangeNews),
             reservations: ReservationService(
                 store: store, queue: queue, holdDuration: config.holdDuration, maxSeatsPerHold: config.maxSeatsPerHold, limits: limits),
             wallets: WalletService(store: store, maxCharge: config.walletMaxCharge, limits: limits),

@@ -7,10 +7,11 @@ public struct SeatChange: Sendable, Equatable {
     public var status: SeatStatus
 }
 
-/// The seat maps that this instance's seat streams watch, read again every tick and compared
-/// with the last read, so that a hold, payment, expiry or cancellation made through any
-/// instance reaches every subscriber within a tick; one made through this instance is read at
-/// once (`changed`). A schedule is read only while someone watches it.
+/// The seat maps that this instance's seat streams watch, read again at every `refresh` and
+/// compared with the last read. A hold, payment or cancellation made through this instance is
+/// read at once (`changed`), and announced to the other instances sharing the database, which
+/// read it as soon as they hear (`heard`); the regular refresh catches lapsed holds and any
+/// announcement lost. A schedule is read only while someone watches it.
 ///
 /// Each change gets a version: the time of the read that found it, in milliseconds, made
 /// strictly increasing. Versions are this instance's own: a stream that resumes here with a
@@ -41,14 +42,17 @@ public final class SeatFeeds: Sendable {
     }
 
     private let catalogue: CatalogueService
+    /// How the other instances hear of this one's changes; nil where none share the database.
+    private let news: (any SeatChangeNews)?
     private let feeds = Mutex<[Int64: Feed]>([:])
     /// Numbers the reads in the order they start.
     private let reads = Atomic<UInt64>(0)
     /// Fired after every round of reads.
     public let signal = TickSignal()
 
-    public init(catalogue: CatalogueService) {
+    public init(catalogue: CatalogueService, news: (any SeatChangeNews)? = nil) {
         self.catalogue = catalogue
+        self.news = news
     }
 
     /// Starts watching a schedule for one stream; `unsubscribe` ends it.
@@ -69,10 +73,16 @@ public final class SeatFeeds: Sendable {
         try await read(scheduleID, now: now)
     }
 
-    /// Seats of a schedule changed through this instance: if anyone here watches it, read it now
-    /// rather than at the next tick. Reads of one feed run one at a time; changes meanwhile
-    /// cause one more.
+    /// Seats of a schedule changed through this instance: the other instances are told, and if
+    /// anyone here watches it, it is read now rather than at the next refresh.
     public func changed(_ scheduleID: Int64, now: @escaping @Sendable () -> Date) {
+        news?.announce(scheduleID: scheduleID)
+        heard(scheduleID, now: now)
+    }
+
+    /// Seats of a schedule changed: if anyone here watches it, read it now. Reads of one feed
+    /// run one at a time; changes meanwhile cause one more.
+    public func heard(_ scheduleID: Int64, now: @escaping @Sendable () -> Date) {
         let start = feeds.withLock { feeds -> Bool in
             guard feeds[scheduleID] != nil else { return false }
             if feeds[scheduleID]!.reading {
@@ -110,7 +120,7 @@ public final class SeatFeeds: Sendable {
         }
     }
 
-    /// Reads every watched schedule (one tick), records what changed, and wakes the streams.
+    /// Reads every watched schedule, records what changed, and wakes the streams.
     public func refresh(now: Date) async throws {
         defer { signal.fire() }
         let watched = feeds.withLock { Array($0.keys) }

@@ -23,14 +23,15 @@ public final class PostgresStorage: StorageBackend {
     /// Writes holds without an idempotency key in batches (see `hold`).
     let holdWrites: WriteBatcher<PendingHold, Int64?>
     let logger: Logger
-    /// How the availability probe connects (see `probe`).
-    private let probeConfiguration: PostgresConnection.Configuration
+    /// How a connection outside the pools connects: the availability probe's (see `probe`) and
+    /// the seat-change listener's.
+    let singleConnection: PostgresConnection.Configuration
 
     /// Up to `poolSize` connections to `url` for requests and 2 for background tasks, once `run`
     /// has started.
     public init(url: String, poolSize: Int, lockTimeout: Duration, logger: Logger) throws {
         var configuration = try PostgresURL.parse(url)
-        probeConfiguration = try PostgresURL.connection(url)
+        singleConnection = try PostgresURL.connection(url)
         configuration.options.additionalStartupParameters.append(("lock_timeout", "\(Int(lockTimeout.seconds * 1000))"))
         var backgroundConfiguration = configuration
         backgroundConfiguration.options.maximumConnections = 2
@@ -78,7 +79,7 @@ public final class PostgresStorage: StorageBackend {
     /// On a connection of its own: while the database is away the pools wait longer and longer
     /// between their attempts to connect (up to a minute), which must not hide its return.
     public func probe() async throws {
-        let connection = try await PostgresConnection.connect(configuration: probeConfiguration, id: 0, logger: logger)
+        let connection = try await PostgresConnection.connect(configuration: singleConnection, id: 0, logger: logger)
         do {
             try await connection.rows("SELECT 1", logger: logger)
         } catch {
