@@ -17,4 +17,16 @@ import Testing
             "\(error)".contains("LISTEN_BACKLOG must be an integer from 1 to 65535")
         }
     }
+
+    /// The seat streams' heartbeats wait for these reads, so they may not be rarer than every 5 s.
+    @Test func theSeatFeedRefreshIsBoundedByTheHeartbeat() throws {
+        #expect(try AppConfiguration(environment: ["SEAT_FEED_REFRESH_MS": "250"]).seatFeedRefresh == .milliseconds(250))
+        for value in ["9", "5001", "often"] {
+            #expect {
+                try AppConfiguration(environment: ["SEAT_FEED_REFRESH_MS": value])
+            } throws: { error in
+                "\(error)".contains("SEAT_FEED_REFRESH_MS must be an integer from 10 to 5000")
+            }
+        }
+    }
 }
