@@ -8,7 +8,8 @@ import Testing
 @testable import ConcertService
 
 /// A Server-Sent Events stream of a live server, read event by event as it arrives.
-final class EventReader {
+/// (Sendable only to be handed out of a test body: one task reads it at a time.)
+final class EventReader: @unchecked Sendable {
     struct Event: Equatable {
         var name: String?
         var id: String?
@@ -288,6 +289,51 @@ extension ServerProcessTests {
         }
     }
 
+    /// The same through whole instances whose watcher never re-reads on its own (its refresh
+    /// is an hour away): each hold made through the other instance reaches its stream by
+    /// notification alone.
+    @Test(.enabled(if: Backend.all.contains(.postgres), "needs PostgreSQL"), .timeLimit(.minutes(2)))
+    func holdsReachAnotherInstancesStreamsByNotificationAlone() async throws {
+        let buying = try await TestService(.postgres)
+        let watching = try await TestService(sharingDatabaseOf: buying) { $0.seatFeedRefresh = .seconds(3600) }
+        try await buying.run(.live) { buyer in
+            try await watching.run(.live) { watcher in
+                let schedule = try await buyer.createSchedule(seats: [("S", 3, 5000)])
+                let performance = try await buying.performance(ofSchedule: schedule)
+                let token = try await watcher.admittedToken(user: 8, performance: performance)
+                let stream = try await EventReader(
+                    port: try #require(watcher.client.port), path: "/v1/schedules/\(schedule)/seats/events", headers: ["Queue-Token": token])
+                #expect(try await stream.nextEvent()?.name == "snapshot")
+                for seat in 1...3 {
+                    let user = Int64(10 + seat)
+                    let held = try await buyer.hold(user: user, schedule: schedule, seats: [seat], queueToken: try await buyer.admittedToken(user: user, performance: performance))
+                    #expect(held.status == .created)
+                    let event = try #require(try await stream.nextEvent())
+                    #expect(Self.changes(event) == [seat: "held"])
+                }
+            }
+        }
+    }
+
+    /// An instance that stops ends its open streams at once, rather than when their next round
+    /// would have woken them (here an hour away), and a hold through it reaches its own streams
+    /// without waiting for that round either.
+    @Test(.timeLimit(.minutes(2)), arguments: Backend.all)
+    func aStoppingInstanceEndsItsStreamsWithoutWaitingForARound(_ backend: Backend) async throws {
+        let service = try await TestService(backend) { $0.seatFeedRefresh = .seconds(3600) }
+        let stream = try await service.run(.live) { client in
+            let schedule = try await client.createSchedule(seats: [("S", 2, 5000)])
+            let token = try await client.admittedToken(user: 8, schedule: schedule)
+            let stream = try await EventReader(
+                port: try #require(client.client.port), path: "/v1/schedules/\(schedule)/seats/events", headers: ["Queue-Token": token])
+            #expect(try await stream.nextEvent()?.name == "snapshot")
+            #expect(try await client.hold(user: 9, schedule: schedule, seats: [2]).status == .created)
+            #expect(Self.changes(try #require(try await stream.nextEvent())) == [2: "held"])
+            return stream
+        }
+        #expect(try await stream.next() == nil, "the stream was closed")
+    }
+
     /// What the listeners of `instancesHearEachOthersSeatChangesButNotTheirOwn` heard.
     final class Listened: Sendable {
         let lines = Mutex<[String]>([])
@@ -368,5 +414,31 @@ extension ServerProcessTests {
             #expect(missing.status == .notFound, "\(missing.status) \(String(decoding: missing.body, as: UTF8.self))")
             #expect(try await api.request(.get, "/app/..%2Fadmin.html").status == .notFound)
         }
+    }
+}
+
+
+@Suite struct TickSignalTests {
+    /// An ended waiter is woken without a fire, whether it was waiting already or comes to wait
+    /// afterwards, and is told to stop; a fire wakes the others, which go on.
+    @Test func endingAWaiterWakesItWithoutAFire() async throws {
+        let signal = TickSignal()
+        let (going, ending) = (TickSignal.Waiter(), TickSignal.Waiter())
+        let goingWait = Task { await signal.next(going) }
+        let endingWait = Task { await signal.next(ending) }
+        ending.end()
+        #expect(await endingWait.value == false)
+        #expect(await signal.next(ending) == false, "an ended waiter no longer waits")
+        // A fire before the other waiter has begun to wait wakes no one: fire until it is woken.
+        let woken = Atomic<Bool>(false)
+        let firing = Task {
+            while !woken.load(ordering: .relaxed) {
+                signal.fire()
+                await Task.yield()
+            }
+        }
+        #expect(await goingWait.value == true)
+        woken.store(true, ordering: .relaxed)
+        await firing.value
     }
 }

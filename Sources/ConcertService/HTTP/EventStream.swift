@@ -9,6 +9,13 @@ struct EventStream {
     /// What `events` writes with.
     struct Writer {
         fileprivate var writer: any ResponseBodyWriter
+        fileprivate let waiter = TickSignal.Waiter()
+
+        /// Waits for the signal's next round; false when the stream is to end instead: the
+        /// server is shutting down (it waits for every open answer), or the client has gone.
+        func next(_ signal: TickSignal) async -> Bool {
+            await signal.next(waiter)
+        }
 
         /// An event whose data is `json` (one line: the API's JSON has no line breaks).
         mutating func send(_ name: String, id: Int64? = nil, json: some Encodable) async throws {
@@ -34,14 +41,14 @@ struct EventStream {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
             body: ResponseBody { bodyWriter in
                 var writer = Writer(writer: bodyWriter)
-                try await events(&writer)
+                try await withTaskCancellationOrGracefulShutdownHandler {
+                    try await events(&writer)
+                } onCancelOrGracefulShutdown: { [waiter = writer.waiter] in
+                    waiter.end()
+                }
                 try await writer.writer.finish(nil)
             })
     }
-
-    /// Whether a stream should end now: the server is shutting down (it waits for every open
-    /// answer), or the client has gone.
-    static var shouldEnd: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
 }
 
 extension Request {

@@ -31,9 +31,7 @@ struct StreamController {
             var sent = first
             try await stream.send("status", json: QueueTokenResponse(first))
             var lastWrite = clock.now
-            while true {
-                await queue.ticked.next()
-                if EventStream.shouldEnd { return }
+            while await stream.next(queue.ticked) {
                 let now = clock.now
                 do {
                     let pass = try queue.watch(token: token, now: now)
@@ -78,9 +76,7 @@ struct StreamController {
             var version = resumeFrom ?? 0
             if let update = feeds.update(of: id, after: resumeFrom) { version = try await stream.send(update, now: clock.now) }
             var lastWrite = clock.now
-            while true {
-                await feeds.signal.next()
-                if EventStream.shouldEnd { return }
+            while await stream.next(feeds.signal) {
                 let now = clock.now
                 if let refusal = queue.refusal(for: ticket, now: now), refusal.code != .serviceUnavailable { return }
                 if let update = feeds.update(of: id, after: version) {
