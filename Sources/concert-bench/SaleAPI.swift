@@ -57,10 +57,11 @@ struct SaleAPI: Sendable {
         return id
     }
 
-    /// A performance with one schedule on sale now, all seats at one price.
-    func createSchedule(seats: Int, price: Int) async throws -> (performance: Int, schedule: Int) {
+    /// A schedule on sale now, all seats at one price, of `performance` or else of a new one.
+    func createSchedule(seats: Int, price: Int, performance: Int? = nil) async throws -> (performance: Int, schedule: Int) {
         let admin = try await credential(user: 1, admin: true)
-        let performanceID = try await createPerformance()
+        let performanceID: Int
+        if let performance { performanceID = performance } else { performanceID = try await createPerformance() }
         let format = Date.ISO8601FormatStyle()
         let now = Date()
         let body = """

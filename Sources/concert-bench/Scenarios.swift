@@ -42,10 +42,7 @@ struct Scenarios {
         // (30 s later) in the middle of this scenario's measurements.
         sync()
         let database = try await ScenarioDatabase.create(backend, directory: directory, postgresURL: postgresURL, name: name)
-        let server = try BenchServer(
-            database: database, secret: secret,
-            environment: environment.merging(["DATABASE_POOL_SIZE": "\(settings.poolSize)"]) { $1 },
-            directory: directory, name: "\(backend.rawValue)-\(name)")
+        let server = try startServer(database, environment: environment, name: name)
         let outcome: Result<Void, any Error>
         do {
             try await server.waitUntilReady(load)
@@ -59,6 +56,14 @@ struct Scenarios {
         server.stop()
         await database.close()
         try outcome.get()
+    }
+
+    /// A server process of a scenario; another one started on the same database is a second instance.
+    private func startServer(_ database: ScenarioDatabase, environment: [String: String], name: String) throws -> BenchServer {
+        try BenchServer(
+            database: database, secret: secret,
+            environment: environment.merging(["DATABASE_POOL_SIZE": "\(settings.poolSize)"]) { $1 },
+            directory: directory, name: "\(backend.rawValue)-\(name)")
     }
 
     private func figure(
@@ -117,20 +122,7 @@ struct Scenarios {
             let holds = try await Wrk.run(
                 users.indices.map { Wrk.Request.hold(bearer: bearers[$0], queueToken: tokens[$0], schedule: schedule, seat: $0 + 1) },
                 pace: .stream(connections: settings.concurrency), server: server, directory: directory)
-            func sqliteBaseline(durable: Bool) async throws -> Double {
-                try await DatabaseBaseline.sqlite(
-                    path: directory.appendingPathComponent("baseline-\(UUID().uuidString).sqlite").path, seats: seats,
-                    concurrency: settings.concurrency, durable: durable)
-            }
-            let baseline: Double
-            switch backend {
-            case .postgres:
-                baseline = try await DatabaseBaseline.postgres(
-                    url: database.serverEnvironment["DATABASE_URL"]!, poolSize: settings.poolSize, seats: seats,
-                    concurrency: settings.concurrency)
-            case .sqlite:
-                baseline = try await sqliteBaseline(durable: true)
-            }
+            let baseline = try await rowLockBaseline(database)
             let storageHolds = try await holdsWithoutHTTP(api, database, seats: seats)
             figure(
                 "holds", "holds/s", holds.perSecond, "holds/s", baseline: ("DB row-lock txn/s", baseline),
@@ -139,7 +131,7 @@ struct Scenarios {
                 // For reference, no target: the same transactions without an fsync at commit.
                 figure(
                     "holds", "holds/s vs row-lock txns without fsync", holds.perSecond, "holds/s",
-                    baseline: ("DB txn/s, synchronous NORMAL", try await sqliteBaseline(durable: false)))
+                    baseline: ("DB txn/s, synchronous NORMAL", try await rowLockBaseline(database, durable: false)))
             }
             figure(
                 "holds", "holds/s vs the same holds without HTTP", holds.perSecond, "holds/s",
@@ -152,6 +144,21 @@ struct Scenarios {
             figure("holds", "holds not 201", Double(refused), "responses", target: "0", met: refused == 0)
             if refused != 0 { print("  holds answered \(holds.statuses); server log:\n\(server.logTail)") }
             figure("holds", "remaining seats after", Double(remaining), "seats", target: "0", met: remaining == 0)
+        }
+    }
+
+    /// What the database alone does: `holdSeats` transactions that each take one row's lock, at
+    /// the same concurrency (on SQLite, with or without an fsync at each commit).
+    private func rowLockBaseline(_ database: ScenarioDatabase, durable: Bool = true) async throws -> Double {
+        switch backend {
+        case .postgres:
+            try await DatabaseBaseline.postgres(
+                url: database.serverEnvironment["DATABASE_URL"]!, poolSize: settings.poolSize, seats: settings.holdSeats,
+                concurrency: settings.concurrency)
+        case .sqlite:
+            try await DatabaseBaseline.sqlite(
+                path: directory.appendingPathComponent("baseline-\(UUID().uuidString).sqlite").path, seats: settings.holdSeats,
+                concurrency: settings.concurrency, durable: durable)
         }
     }
 
@@ -420,6 +427,7 @@ struct Scenarios {
         try await withServer("streams", environment: environment) { api, server, database in
             let count = settings.queueStreams
             let (performance, schedule) = try await api.createSchedule(seats: 1_000, price: 100)
+            let unwatched = try await api.createSchedule(seats: count, price: 100, performance: performance).schedule
             let admin = try await api.credential(user: 1, admin: true)
             _ = try await api.send(.PATCH, "/v1/admin/performances/\(performance)/room", bearer: admin, body: #"{"paused": true}"#)
             let users = (1...Int64(count)).map { 30_000_000 + $0 }
@@ -478,42 +486,47 @@ struct Scenarios {
             let beating = zip(before, tally.heartbeats.withLock { $0 }).filter { $1 > $0 }.count
 
             // Seat subscribers: the first `seatStreams` of the (now active) users follow the seat
-            // map; the last 20 users hold one seat each, one after another.
-            let subscribers = min(settings.seatStreams, count - 20)
-            let seatFollowing = Task {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for index in 0..<subscribers {
-                        group.addTask {
-                            try await clients.follow("\(baseURL)/v1/schedules/\(schedule)/seats/events?queue_token=\(tokens[index])") { name, data in
-                                if name == "snapshot" { tally.snapshots.add(1, ordering: .relaxed) }
-                                guard name == "seats" else { return }
-                                let now = Date().timeIntervalSince1970
-                                for seat in Self.seatNumbers(in: data) { tally.heard.withLock { $0[seat, default: []].append(now) } }
-                            }
-                        }
-                    }
-                    try await group.waitForAll()
+            // map; 20 of the last users hold one seat each, one after another.
+            let subscribers = min(settings.seatStreams, count - 60)
+            let seatDelays = try await seatChangeDelays(
+                api, subscribers: clients, url: "\(baseURL)/v1/schedules/\(schedule)/seats/events", tokens: tokens[..<subscribers],
+                holders: (count - 20..<count).map { (bearers[$0], tokens[$0]) }, schedule: schedule, seats: 1...20)
+            // On PostgreSQL, the same through a second instance: its subscribers hear of holds made
+            // through this one.
+            var seatDelaysElsewhere: [Double]?
+            if backend == .postgres {
+                let second = try startServer(database, environment: environment, name: "streams-second")
+                do {
+                    try await second.waitUntilReady(load)
+                    seatDelaysElsewhere = try await seatChangeDelays(
+                        api, subscribers: clients, url: "\(second.baseURL)/v1/schedules/\(schedule)/seats/events", tokens: tokens[..<subscribers],
+                        holders: (count - 40..<count - 20).map { (bearers[$0], tokens[$0]) }, schedule: schedule, seats: 21...40)
+                } catch {
+                    print("  second server log:\n\(second.logTail)")
+                    second.stop()
+                    throw error
                 }
+                second.stop()
             }
-            for _ in 0..<600 where tally.snapshots.load(ordering: .relaxed) < subscribers { try await Task.sleep(for: .milliseconds(100)) }
-            let snapshots = tally.snapshots.load(ordering: .relaxed)
-            guard snapshots == subscribers else { throw BenchError("only \(snapshots) seat streams opened") }
-            var answeredAt: [Int: Double] = [:]
-            for hold in 0..<20 {
-                let user = count - 20 + hold
-                let reply = try await load.send(api.holdRequest(bearer: bearers[user], queueToken: tokens[user], schedule: schedule, seats: [hold + 1]))
-                guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
-                answeredAt[hold + 1] = Date().timeIntervalSince1970
-                try await Task.sleep(for: .milliseconds(300))
+            let peakBeforeHolds = server.peakResidentBytes
+
+            // Holds as fast as they are answered, every stream still open: each of the users in
+            // between holds one seat, every eighth of the watched map and the rest of another
+            // schedule of the performance, which nobody watches.
+            let holders = Array(subscribers..<count - 40)
+            var watchedSeat = 40
+            let holdRequests = holders.enumerated().map { n, user in
+                if n % 8 == 0 && watchedSeat < 1_000 {
+                    watchedSeat += 1
+                    return Wrk.Request.hold(bearer: bearers[user], queueToken: tokens[user], schedule: schedule, seat: watchedSeat)
+                }
+                return Wrk.Request.hold(bearer: bearers[user], queueToken: tokens[user], schedule: unwatched, seat: n + 1)
             }
-            try await Task.sleep(for: .seconds(3))
-            let heardAll = tally.heard.withLock { $0 }
-            let seatDelays = answeredAt.flatMap { seat, at in (heardAll[seat] ?? []).map { ($0 - at) * 1000 } }
+            let holds = try await Wrk.run(holdRequests, pace: .stream(connections: settings.concurrency), server: server, directory: directory)
+            let baseline = try await rowLockBaseline(database)
             let peak = server.peakResidentBytes
             following.cancel()
-            seatFollowing.cancel()
             _ = await following.result
-            _ = await seatFollowing.result
             try await clients.shutdown()
 
             figure("streams", "queue streams open", Double(count), "streams")
@@ -527,12 +540,62 @@ struct Scenarios {
             figure("streams", "active event after the round p99", percentile(delays, 99), "ms", target: "≤ 1000 ms", met: percentile(delays, 99) <= 1000)
             figure("streams", "streams with a heartbeat in 16 s", Double(beating), "streams", target: "\(count)", met: beating == count)
             figure("streams", "seat subscribers", Double(subscribers), "streams")
-            figure("streams", "seat changes heard", Double(seatDelays.count), "events", target: "\(20 * subscribers)", met: seatDelays.count == 20 * subscribers)
-            figure("streams", "seat change after the hold's answer p50", percentile(seatDelays, 50), "ms")
-            figure("streams", "seat change after the hold's answer p99", percentile(seatDelays, 99), "ms",
-                   target: "≤ 250 ms", met: percentile(seatDelays, 99) <= 250)
-            figure("streams", "peak RSS", Double(peak) / 1_048_576, "MB", target: "< 400 MB", met: peak < 400 * 1_048_576)
+            for (instance, delays) in [("", seatDelays), (" through a second instance", seatDelaysElsewhere)] {
+                guard let delays else { continue }
+                figure("streams", "seat changes heard\(instance)", Double(delays.count), "events", target: "\(20 * subscribers)", met: delays.count == 20 * subscribers)
+                figure("streams", "seat change\(instance) after the hold's answer p50", percentile(delays, 50), "ms")
+                figure("streams", "seat change\(instance) after the hold's answer p99", percentile(delays, 99), "ms",
+                       target: "≤ 250 ms", met: percentile(delays, 99) <= 250)
+            }
+            figure("streams", "holds/s with the streams open", holds.perSecond, "holds/s", baseline: ("DB row-lock txn/s", baseline),
+                   target: "≥ 0.6 × DB", met: holds.perSecond >= 0.6 * baseline)
+            figure("streams", "hold p99 with the streams open", holds.p99Milliseconds, "ms")
+            let refused = holders.count - holds.count(201)
+            figure("streams", "holds not 201", Double(refused), "responses", target: "0", met: refused == 0)
+            if refused != 0 { print("  holds answered \(holds.statuses); server log:\n\(server.logTail)") }
+            figure("streams", "peak RSS before the holds", Double(peakBeforeHolds) / 1_048_576, "MB",
+                   target: "< 400 MB", met: peakBeforeHolds < 400 * 1_048_576)
+            figure("streams", "peak RSS", Double(peak) / 1_048_576, "MB")
         }
+    }
+
+    /// `tokens.count` subscribers follow a seat stream at `url` while each of `holders` holds one
+    /// of `seats`, 300 ms apart: for every subscriber and hold, how long after the hold's answer
+    /// the subscriber heard of its seat, in milliseconds.
+    private func seatChangeDelays(
+        _ api: SaleAPI, subscribers clients: EventStreamClients, url: String, tokens: ArraySlice<String>,
+        holders: [(bearer: String, token: String)], schedule: Int, seats: ClosedRange<Int>
+    ) async throws -> [Double] {
+        let tally = SeatTally()
+        let following = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for token in tokens {
+                    group.addTask {
+                        try await clients.follow("\(url)?queue_token=\(token)") { name, data in
+                            if name == "snapshot" { tally.snapshots.add(1, ordering: .relaxed) }
+                            guard name == "seats" else { return }
+                            let now = Date().timeIntervalSince1970
+                            for seat in Self.seatNumbers(in: data) { tally.heard.withLock { $0[seat, default: []].append(now) } }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        defer { following.cancel() }
+        for _ in 0..<600 where tally.snapshots.load(ordering: .relaxed) < tokens.count { try await Task.sleep(for: .milliseconds(100)) }
+        let opened = tally.snapshots.load(ordering: .relaxed)
+        guard opened == tokens.count else { throw BenchError("only \(opened) seat streams opened") }
+        var answeredAt: [Int: Double] = [:]
+        for (holder, seat) in zip(holders, seats) {
+            let reply = try await load.send(api.holdRequest(bearer: holder.bearer, queueToken: holder.token, schedule: schedule, seats: [seat]))
+            guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
+            answeredAt[seat] = Date().timeIntervalSince1970
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        try await Task.sleep(for: .seconds(3))
+        let heardAll = tally.heard.withLock { $0 }
+        return answeredAt.flatMap { seat, at in (heardAll[seat] ?? []).map { ($0 - at) * 1000 } }
     }
 
     /// The seat numbers of a `seats` event's changes.
@@ -549,12 +612,16 @@ final class StreamTally: Sendable {
     /// When each queue stream heard it was active.
     let activeAt: Mutex<[Double?]>
     let heartbeats: Mutex<[Int]>
-    let snapshots = Atomic<Int>(0)
-    /// When each seat's change arrived, one time per subscriber.
-    let heard = Mutex([Int: [Double]]())
 
     init(streams: Int) {
         activeAt = Mutex([Double?](repeating: nil, count: streams))
         heartbeats = Mutex([Int](repeating: 0, count: streams))
     }
+}
+
+/// What a set of seat-stream subscribers heard, shared by their tasks.
+final class SeatTally: Sendable {
+    let snapshots = Atomic<Int>(0)
+    /// When each seat's change arrived, one time per subscriber.
+    let heard = Mutex([Int: [Double]]())
 }
