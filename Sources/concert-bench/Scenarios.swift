@@ -488,7 +488,7 @@ struct Scenarios {
             // Seat subscribers: the first `seatStreams` of the (now active) users follow the seat
             // map; 20 of the last users hold one seat each, one after another.
             let subscribers = min(settings.seatStreams, count - 60)
-            let seatDelays = try await seatChangeDelays(
+            let (seatDelays, seatFollowing) = try await seatChangeDelays(
                 api, subscribers: clients, url: "\(baseURL)/v1/schedules/\(schedule)/seats/events", tokens: tokens[..<subscribers],
                 holders: (count - 20..<count).map { (bearers[$0], tokens[$0]) }, schedule: schedule, seats: 1...20)
             // On PostgreSQL, the same through a second instance: its subscribers hear of holds made
@@ -498,9 +498,12 @@ struct Scenarios {
                 let second = try startServer(database, environment: environment, name: "streams-second")
                 do {
                     try await second.waitUntilReady(load)
-                    seatDelaysElsewhere = try await seatChangeDelays(
+                    let (delays, following) = try await seatChangeDelays(
                         api, subscribers: clients, url: "\(second.baseURL)/v1/schedules/\(schedule)/seats/events", tokens: tokens[..<subscribers],
                         holders: (count - 40..<count - 20).map { (bearers[$0], tokens[$0]) }, schedule: schedule, seats: 21...40)
+                    following.cancel()
+                    _ = await following.result
+                    seatDelaysElsewhere = delays
                 } catch {
                     print("  second server log:\n\(second.logTail)")
                     second.stop()
@@ -525,8 +528,10 @@ struct Scenarios {
             let holds = try await Wrk.run(holdRequests, pace: .stream(connections: settings.concurrency), server: server, directory: directory)
             let baseline = try await rowLockBaseline(database)
             let peak = server.peakResidentBytes
-            following.cancel()
-            _ = await following.result
+            for task in [following, seatFollowing] {
+                task.cancel()
+                _ = await task.result
+            }
             try await clients.shutdown()
 
             figure("streams", "queue streams open", Double(count), "streams")
@@ -561,11 +566,12 @@ struct Scenarios {
 
     /// `tokens.count` subscribers follow a seat stream at `url` while each of `holders` holds one
     /// of `seats`, 300 ms apart: for every subscriber and hold, how long after the hold's answer
-    /// the subscriber heard of its seat, in milliseconds.
+    /// the subscriber heard of its seat, in milliseconds; and the task that keeps following,
+    /// until it is cancelled.
     private func seatChangeDelays(
         _ api: SaleAPI, subscribers clients: EventStreamClients, url: String, tokens: ArraySlice<String>,
         holders: [(bearer: String, token: String)], schedule: Int, seats: ClosedRange<Int>
-    ) async throws -> [Double] {
+    ) async throws -> (delays: [Double], following: Task<Void, any Error>) {
         let tally = SeatTally()
         let following = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -582,20 +588,24 @@ struct Scenarios {
                 try await group.waitForAll()
             }
         }
-        defer { following.cancel() }
-        for _ in 0..<600 where tally.snapshots.load(ordering: .relaxed) < tokens.count { try await Task.sleep(for: .milliseconds(100)) }
-        let opened = tally.snapshots.load(ordering: .relaxed)
-        guard opened == tokens.count else { throw BenchError("only \(opened) seat streams opened") }
         var answeredAt: [Int: Double] = [:]
-        for (holder, seat) in zip(holders, seats) {
-            let reply = try await load.send(api.holdRequest(bearer: holder.bearer, queueToken: holder.token, schedule: schedule, seats: [seat]))
-            guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
-            answeredAt[seat] = Date().timeIntervalSince1970
-            try await Task.sleep(for: .milliseconds(300))
+        do {
+            for _ in 0..<600 where tally.snapshots.load(ordering: .relaxed) < tokens.count { try await Task.sleep(for: .milliseconds(100)) }
+            let opened = tally.snapshots.load(ordering: .relaxed)
+            guard opened == tokens.count else { throw BenchError("only \(opened) seat streams opened") }
+            for (holder, seat) in zip(holders, seats) {
+                let reply = try await load.send(api.holdRequest(bearer: holder.bearer, queueToken: holder.token, schedule: schedule, seats: [seat]))
+                guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
+                answeredAt[seat] = Date().timeIntervalSince1970
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            try await Task.sleep(for: .seconds(3))
+        } catch {
+            following.cancel()
+            throw error
         }
-        try await Task.sleep(for: .seconds(3))
         let heardAll = tally.heard.withLock { $0 }
-        return answeredAt.flatMap { seat, at in (heardAll[seat] ?? []).map { ($0 - at) * 1000 } }
+        return (answeredAt.flatMap { seat, at in (heardAll[seat] ?? []).map { ($0 - at) * 1000 } }, following)
     }
 
     /// The seat numbers of a `seats` event's changes.
