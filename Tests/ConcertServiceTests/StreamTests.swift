@@ -442,3 +442,17 @@ extension ServerProcessTests {
         await firing.value
     }
 }
+
+@Suite struct SeatEventCacheTests {
+    /// A schedule's event at a version is encoded once: later asks get those bytes, whatever
+    /// they pass; another schedule or version is encoded anew.
+    @Test func anEventIsEncodedOncePerScheduleAndVersion() throws {
+        let cache = SeatEventCache()
+        let held = [SeatChange(seatNo: 2, status: .held)]
+        let first = try cache.event(of: 1, version: 7, changes: held)
+        #expect(String(buffer: first) == "id: 7\nevent: seats\ndata: {\"changes\":[{\"seat_no\":2,\"status\":\"held\"}],\"version\":7}\n\n")
+        #expect(try cache.event(of: 1, version: 7, changes: []) == first)
+        #expect(try cache.event(of: 2, version: 7, changes: []) != first)
+        #expect(try cache.event(of: 1, version: 8, changes: held) != first)
+    }
+}

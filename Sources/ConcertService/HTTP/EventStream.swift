@@ -19,11 +19,12 @@ struct EventStream {
 
         /// An event whose data is `json` (one line: the API's JSON has no line breaks).
         mutating func send(_ name: String, id: Int64? = nil, json: some Encodable) async throws {
-            var text = id.map { "id: \($0)\n" } ?? ""
-            text += "event: \(name)\ndata: "
-            text += String(decoding: try APIJSON.encoder.encode(json), as: UTF8.self)
-            text += "\n\n"
-            try await writer.write(ByteBuffer(string: text))
+            try await send(EventStream.event(name, id: id, json: json))
+        }
+
+        /// An event made by `event(_:id:json:)`.
+        mutating func send(_ event: ByteBuffer) async throws {
+            try await writer.write(event)
         }
 
         /// A comment line: it keeps the connection and any proxy on the way from timing out.
@@ -34,6 +35,15 @@ struct EventStream {
 
     /// Comment lines at least this often.
     static let heartbeatInterval: TimeInterval = 15
+
+    /// The bytes of an event whose data is `json`.
+    static func event(_ name: String, id: Int64? = nil, json: some Encodable) throws -> ByteBuffer {
+        var text = id.map { "id: \($0)\n" } ?? ""
+        text += "event: \(name)\ndata: "
+        text += String(decoding: try APIJSON.encoder.encode(json), as: UTF8.self)
+        text += "\n\n"
+        return ByteBuffer(string: text)
+    }
 
     static func response(_ events: @escaping @Sendable (inout Writer) async throws -> Void) -> Response {
         Response(

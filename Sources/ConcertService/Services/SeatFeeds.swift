@@ -10,8 +10,9 @@ public struct SeatChange: Sendable, Equatable {
 /// The seat maps that this instance's seat streams watch, read again at every `refresh` and
 /// compared with the last read. A hold, payment or cancellation made through this instance is
 /// read at once (`changed`), and announced to the other instances sharing the database, which
-/// read it as soon as they hear (`heard`); the regular refresh catches lapsed holds and any
-/// announcement lost. A schedule is read only while someone watches it.
+/// read it as soon as they hear (`heard`); while changes keep coming, a schedule is read at
+/// most once every `readGap`, so that 2,000 subscribers are not sent an event per hold. The
+/// regular refresh catches lapsed holds and any announcement lost. A schedule is read only while someone watches it.
 ///
 /// Each change gets a version: the time of the read that found it, in milliseconds, made
 /// strictly increasing. Versions are this instance's own: a stream that resumes here with a
@@ -20,6 +21,8 @@ public struct SeatChange: Sendable, Equatable {
 public final class SeatFeeds: Sendable {
     /// How many of a schedule's latest change events a resuming stream can pick up from.
     static let kept = 256
+    /// The shortest time between the starts of two reads of one feed prompted by changes.
+    static let readGap: Duration = .milliseconds(100)
 
     struct Feed {
         var subscribers = 0
@@ -94,14 +97,20 @@ public final class SeatFeeds: Sendable {
         }
         guard start else { return }
         Task {
-            repeat {
+            while true {
+                let started = ContinuousClock.now
                 try? await read(scheduleID, now: now())
                 signal.fire()
-            } while feeds.withLock { feeds in
-                let again = feeds[scheduleID]?.again ?? false
-                feeds[scheduleID]?.again = false
-                if !again { feeds[scheduleID]?.reading = false }
-                return again
+                let again = feeds.withLock { feeds in
+                    let again = feeds[scheduleID]?.again ?? false
+                    feeds[scheduleID]?.again = false
+                    if !again { feeds[scheduleID]?.reading = false }
+                    return again
+                }
+                guard again else { return }
+                // While changes keep coming, reads start at most every `readGap`: a burst of
+                // holds costs a few reads of the map, not one read after another.
+                try? await Task.sleep(until: started + Self.readGap)
             }
         }
     }

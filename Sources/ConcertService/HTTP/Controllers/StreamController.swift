@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import NIOCore
+import Synchronization
 
 /// The live streams (Server-Sent Events): a queue entry's status, and a schedule's seat changes.
 /// Both take the queue token from the Queue-Token header or the `queue_token` query parameter.
@@ -8,6 +10,7 @@ struct StreamController {
     let queue: QueueService
     let reservations: ReservationService
     let feeds: SeatFeeds
+    let seatEvents = SeatEventCache()
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("v1/queue/tokens/current/events", use: queueEvents)
@@ -70,17 +73,17 @@ struct StreamController {
             feeds.unsubscribe(id)
             throw error
         }
-        return EventStream.response { [queue, clock, feeds] stream in
+        return EventStream.response { [queue, clock, feeds, seatEvents] stream in
             defer { feeds.unsubscribe(id) }
             // Without Last-Event-ID, or with one this instance cannot resume from: a snapshot.
             var version = resumeFrom ?? 0
-            if let update = feeds.update(of: id, after: resumeFrom) { version = try await stream.send(update, now: clock.now) }
+            if let update = feeds.update(of: id, after: resumeFrom) { version = try await stream.send(update, of: id, now: clock.now, cache: seatEvents) }
             var lastWrite = clock.now
             while await stream.next(feeds.signal) {
                 let now = clock.now
                 if let refusal = queue.refusal(for: ticket, now: now), refusal.code != .serviceUnavailable { return }
                 if let update = feeds.update(of: id, after: version) {
-                    version = try await stream.send(update, now: now)
+                    version = try await stream.send(update, of: id, now: now, cache: seatEvents)
                     lastWrite = now
                 } else if now.timeIntervalSince(lastWrite) >= EventStream.heartbeatInterval {
                     try await stream.heartbeat()
@@ -118,9 +121,34 @@ struct SeatSnapshotEvent: Encodable {
     }
 }
 
+/// The bytes of recent `seats` events: every subscriber of a schedule sends the same event at
+/// the same moment, so it is encoded once rather than once per stream.
+final class SeatEventCache: Sendable {
+    private struct Key: Hashable {
+        var scheduleID: Int64
+        var version: Int64
+    }
+
+    /// Enough for every watched schedule's latest events; when full it starts again.
+    static let capacity = 1024
+    private let events = Mutex<[Key: ByteBuffer]>([:])
+
+    func event(of scheduleID: Int64, version: Int64, changes: [SeatChange]) throws -> ByteBuffer {
+        let key = Key(scheduleID: scheduleID, version: version)
+        if let event = events.withLock({ $0[key] }) { return event }
+        let changes = changes.map { SeatsEvent.Change(seatNo: $0.seatNo, status: $0.status) }
+        let event = try EventStream.event("seats", id: version, json: SeatsEvent(version: version, changes: changes))
+        events.withLock { events in
+            if events.count >= Self.capacity { events.removeAll(keepingCapacity: true) }
+            events[key] = event
+        }
+        return event
+    }
+}
+
 extension EventStream.Writer {
-    /// Sends a seat feed's update; answers the version the client has now.
-    mutating func send(_ update: SeatFeeds.Update, now: Date) async throws -> Int64 {
+    /// Sends a seat feed's update of a schedule; answers the version the client has now.
+    mutating func send(_ update: SeatFeeds.Update, of scheduleID: Int64, now: Date, cache: SeatEventCache) async throws -> Int64 {
         switch update {
         case .snapshot(let map, let version):
             try await send("snapshot", id: version, json: SeatSnapshotEvent(version: version, map: SeatMapResponse(map, now: now)))
@@ -128,8 +156,7 @@ extension EventStream.Writer {
         case .changes(let events):
             var last: Int64 = 0
             for event in events {
-                let changes = event.changes.map { SeatsEvent.Change(seatNo: $0.seatNo, status: $0.status) }
-                try await send("seats", id: event.version, json: SeatsEvent(version: event.version, changes: changes))
+                try await send(try cache.event(of: scheduleID, version: event.version, changes: event.changes))
                 last = event.version
             }
             return last
