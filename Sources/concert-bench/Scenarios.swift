@@ -577,7 +577,7 @@ struct Scenarios {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for token in tokens {
                     group.addTask {
-                        try await clients.follow("\(url)?queue_token=\(token)") { name, data in
+                        try await clients.follow("\(url)?queue_token=\(token)", reading: { tally.timing.load(ordering: .relaxed) }) { name, data in
                             if name == "snapshot" { tally.snapshots.add(1, ordering: .relaxed) }
                             guard name == "seats" else { return }
                             let now = Date().timeIntervalSince1970
@@ -600,6 +600,9 @@ struct Scenarios {
                 try await Task.sleep(for: .milliseconds(300))
             }
             try await Task.sleep(for: .seconds(3))
+            // The streams stay open, but what they hear is no longer read: the client's CPU is
+            // shared with the server's.
+            tally.timing.store(false, ordering: .relaxed)
         } catch {
             following.cancel()
             throw error
@@ -632,6 +635,8 @@ final class StreamTally: Sendable {
 /// What a set of seat-stream subscribers heard, shared by their tasks.
 final class SeatTally: Sendable {
     let snapshots = Atomic<Int>(0)
+    /// Whether the subscribers read and time what they hear.
+    let timing = Atomic<Bool>(true)
     /// When each seat's change arrived, one time per subscriber.
     let heard = Mutex([Int: [Double]]())
 }

@@ -21,8 +21,10 @@ public struct SeatChange: Sendable, Equatable {
 public final class SeatFeeds: Sendable {
     /// How many of a schedule's latest change events a resuming stream can pick up from.
     static let kept = 256
-    /// The shortest time between the starts of two reads of one feed prompted by changes.
-    static let readGap: Duration = .milliseconds(100)
+    /// The shortest time between the starts of two reads of one feed prompted by changes: long
+    /// enough that a burst of holds costs each subscriber a few events a second, short enough
+    /// that a change still reaches the streams within a quarter of a second.
+    static let readGap: Duration = .milliseconds(150)
 
     struct Feed {
         var subscribers = 0
