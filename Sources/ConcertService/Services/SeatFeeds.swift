@@ -11,8 +11,9 @@ public struct SeatChange: Sendable, Equatable {
 /// compared with the last read. A hold, payment or cancellation made through this instance is
 /// read at once (`changed`), and announced to the other instances sharing the database, which
 /// read it as soon as they hear (`heard`); while changes keep coming, a schedule is read at
-/// most once every `readGap`, so that 2,000 subscribers are not sent an event per hold. The
-/// regular refresh catches lapsed holds and any announcement lost. A schedule is read only while someone watches it.
+/// most once every `readGap`, so that subscribers are not sent an event per hold. The regular
+/// refresh catches lapsed holds and any announcement lost. A schedule is read only while
+/// someone watches it.
 ///
 /// Each change gets a version: the time of the read that found it, in milliseconds, made
 /// strictly increasing. Versions are this instance's own: a stream that resumes here with a
