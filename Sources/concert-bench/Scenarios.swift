@@ -496,6 +496,7 @@ struct Scenarios {
             var seatDelaysElsewhere: [Double]?
             if backend == .postgres {
                 let second = try startServer(database, environment: environment, name: "streams-second")
+                defer { second.stop() }
                 do {
                     try await second.waitUntilReady(load)
                     let (delays, following) = try await seatChangeDelays(
@@ -506,10 +507,8 @@ struct Scenarios {
                     seatDelaysElsewhere = delays
                 } catch {
                     print("  second server log:\n\(second.logTail)")
-                    second.stop()
                     throw error
                 }
-                second.stop()
             }
             let peakBeforeHolds = server.peakResidentBytes
 
