@@ -456,3 +456,33 @@ extension ServerProcessTests {
         #expect(try cache.event(of: 1, version: 8, changes: held) != first)
     }
 }
+
+@Suite struct QueueStatusEventsTests {
+    /// A status event when the pass changes and nothing while it stays the same; a heartbeat
+    /// once nothing has been written for the heartbeat interval; a last `ended` event, which
+    /// ends the stream, when the entry ends.
+    @Test func aQueueStreamSaysWhatChangedAndWhenItEnds() throws {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let ticket = QueueTicket(userID: 1, performanceID: 2, seq: 3, entryID: String(repeating: "ab", count: 16))
+        var pass = QueuePass(
+            token: "t", ticket: ticket, status: .waiting, position: 5, waitingTotal: 9, estimatedWaitSeconds: 10, activeUntil: nil, drawAt: start)
+        var events = QueueStatusEvents(first: pass, now: start)
+        #expect(String(buffer: try events.firstEvent()).contains(#""position":5"#))
+
+        #expect(try events.next(now: start.addingTimeInterval(1)) { _ in pass } == nil)
+        pass.position = 4
+        let moved = try #require(try events.next(now: start.addingTimeInterval(2)) { _ in pass })
+        #expect(String(buffer: moved.event).hasPrefix("event: status\n") && String(buffer: moved.event).contains(#""position":4"#))
+        #expect(!moved.isLast)
+
+        #expect(try events.next(now: start.addingTimeInterval(2 + EventStream.heartbeatInterval - 1)) { _ in pass } == nil)
+        let beat = try #require(try events.next(now: start.addingTimeInterval(2 + EventStream.heartbeatInterval)) { _ in pass })
+        #expect(beat.event == EventStream.heartbeat && !beat.isLast)
+
+        let ended = try #require(try events.next(now: start.addingTimeInterval(20)) { _ in
+            throw ServiceError(.queueTokenExpired, "Your turn has passed.", reason: "expired")
+        })
+        #expect(String(buffer: ended.event).contains(#""status":"ended""#) && String(buffer: ended.event).contains(#""reason":"expired""#))
+        #expect(ended.isLast)
+    }
+}

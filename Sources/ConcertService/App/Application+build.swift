@@ -17,7 +17,7 @@ public func buildApplication(
     _ system: ConcertSystem, config: AppConfiguration, logger: Logger, beforeServing: @escaping @Sendable () async throws -> Void = {}
 ) async throws -> some ApplicationProtocol {
     var app = Application(
-        router: try buildRouter(system, config: config),
+        responder: StreamsInChildTask(inner: try buildRouter(system, config: config).buildResponder()),
         server: .guardedHTTP1(idleTimeout: config.idleTimeout, headerTimeout: config.headerTimeout),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "concert", backlog: config.listenBacklog),
         logger: logger)

@@ -26,15 +26,13 @@ struct EventStream {
         mutating func send(_ event: ByteBuffer) async throws {
             try await writer.write(event)
         }
-
-        /// A comment line: it keeps the connection and any proxy on the way from timing out.
-        mutating func heartbeat() async throws {
-            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
-        }
     }
 
     /// Comment lines at least this often.
     static let heartbeatInterval: TimeInterval = 15
+
+    /// A comment line: it keeps the connection and any proxy on the way from timing out.
+    static let heartbeat = ByteBuffer(string: ": heartbeat\n\n")
 
     /// The bytes of an event whose data is `json`.
     static func event(_ name: String, id: Int64? = nil, json: some Encodable) throws -> ByteBuffer {

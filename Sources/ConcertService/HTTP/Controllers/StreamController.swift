@@ -17,11 +17,9 @@ struct StreamController {
         router.get("v1/schedules/:id/seats/events", use: seatEvents)
     }
 
-    /// The last `status` event of a stream whose entry ended.
-    struct EndedEvent: Encodable {
-        var status = "ended"
-        var reason: String?
-        var message: String
+    /// Whether a request is for one of the streams: their paths, and no other, end in `/events`.
+    static func isStream(path: String) -> Bool {
+        path.hasSuffix("/events")
     }
 
     /// `status` events: the poll's answer at once and whenever it changes (looked at once per
@@ -31,26 +29,12 @@ struct StreamController {
         let token = request.streamQueueToken
         let first = try queue.watch(token: token, now: clock.now)
         return EventStream.response { [queue, clock] stream in
-            var sent = first
-            try await stream.send("status", json: QueueTokenResponse(first))
-            var lastWrite = clock.now
+            var events = QueueStatusEvents(first: first, now: clock.now)
+            try await stream.send(try events.firstEvent())
             while await stream.next(queue.ticked) {
-                let now = clock.now
-                do {
-                    let pass = try queue.watch(token: token, now: now)
-                    if pass != sent {
-                        try await stream.send("status", json: QueueTokenResponse(pass))
-                        (sent, lastWrite) = (pass, now)
-                        continue
-                    }
-                } catch let ended as ServiceError {
-                    try await stream.send("status", json: EndedEvent(reason: ended.reason, message: ended.message))
-                    return
-                }
-                if now.timeIntervalSince(lastWrite) >= EventStream.heartbeatInterval {
-                    try await stream.heartbeat()
-                    lastWrite = now
-                }
+                guard let (event, isLast) = try events.next(now: clock.now, watch: { try queue.watch(token: token, now: $0) }) else { continue }
+                try await stream.send(event)
+                if isLast { return }
             }
         }
     }
@@ -86,11 +70,54 @@ struct StreamController {
                     version = try await stream.send(update, of: id, now: now, cache: seatEvents)
                     lastWrite = now
                 } else if now.timeIntervalSince(lastWrite) >= EventStream.heartbeatInterval {
-                    try await stream.heartbeat()
+                    try await stream.send(EventStream.heartbeat)
                     lastWrite = now
                 }
             }
         }
+    }
+}
+
+/// What a queue stream says: the entry's status at once and whenever it changes, a heartbeat
+/// when it has been quiet, and a last event when the entry ends.
+///
+/// Kept apart from the stream's loop, and out of line, because an async function's locals live
+/// in its task's memory, which a stream keeps for as long as it is open; this work's locals
+/// then live on the thread's stack only while it runs.
+struct QueueStatusEvents {
+    private var sent: QueuePass
+    private var lastWrite: Date
+
+    init(first: QueuePass, now: Date) {
+        (sent, lastWrite) = (first, now)
+    }
+
+    func firstEvent() throws -> ByteBuffer {
+        try EventStream.event("status", json: QueueTokenResponse(sent))
+    }
+
+    /// What to write after a tick, if anything, and whether the stream ends with it.
+    @inline(never)
+    mutating func next(now: Date, watch: (Date) throws -> QueuePass) throws -> (event: ByteBuffer, isLast: Bool)? {
+        do {
+            let pass = try watch(now)
+            if pass != sent {
+                (sent, lastWrite) = (pass, now)
+                return (try EventStream.event("status", json: QueueTokenResponse(pass)), false)
+            }
+        } catch let ended as ServiceError {
+            return (try EventStream.event("status", json: EndedEvent(reason: ended.reason, message: ended.message)), true)
+        }
+        guard now.timeIntervalSince(lastWrite) >= EventStream.heartbeatInterval else { return nil }
+        lastWrite = now
+        return (EventStream.heartbeat, false)
+    }
+
+    /// The last `status` event of a stream whose entry ended.
+    struct EndedEvent: Encodable {
+        var status = "ended"
+        var reason: String?
+        var message: String
     }
 }
 
