@@ -420,8 +420,9 @@ struct Scenarios {
     /// `queueStreams` open queue streams on one instance while their room is paused, then one
     /// admission round for all of them: how long after the round each stream hears it is
     /// active, whether heartbeats keep flowing, polls against /health with the streams open,
-    /// and peak memory. Then `seatStreams` of them follow a seat map while holds are made: how
-    /// long after each hold's answer every subscriber hears of its seat.
+    /// and peak memory. Then `seatStreams` of them follow a seat map while holds are made, one
+    /// at a time and then in a burst: how long after each hold's answer subscribers hear of its
+    /// seat. Last, holds as fast as they are answered with every stream open.
     func streams() async throws {
         let environment = ["QUEUE_ADMIT_PER_TICK": "1000000", "QUEUE_ACTIVE_TTL_S": "3600", "RATE_LIMIT_ANONYMOUS_PER_MIN": "0"]
         try await withServer("streams", environment: environment) { api, server, database in
@@ -487,8 +488,9 @@ struct Scenarios {
 
             // Seat subscribers: the first `seatStreams` of the (now active) users follow the seat
             // map; 20 of the last users hold one seat each, one after another.
-            let subscribers = min(settings.seatStreams, count - 60)
-            let (seatDelays, seatFollowing) = try await seatChangeDelays(
+            let burst = 400
+            let subscribers = min(settings.seatStreams, count - 60 - burst)
+            let (seatDelays, seatSubscribers) = try await seatChangeDelays(
                 api, subscribers: clients, url: "\(baseURL)/v1/schedules/\(schedule)/seats/events", tokens: tokens[..<subscribers],
                 holders: (count - 20..<count).map { (bearers[$0], tokens[$0]) }, schedule: schedule, seats: 1...20)
             // On PostgreSQL, the same through a second instance: its subscribers hear of holds made
@@ -499,24 +501,29 @@ struct Scenarios {
                 defer { second.stop() }
                 do {
                     try await second.waitUntilReady(load)
-                    let (delays, following) = try await seatChangeDelays(
+                    let (delays, elsewhere) = try await seatChangeDelays(
                         api, subscribers: clients, url: "\(second.baseURL)/v1/schedules/\(schedule)/seats/events", tokens: tokens[..<subscribers],
                         holders: (count - 40..<count - 20).map { (bearers[$0], tokens[$0]) }, schedule: schedule, seats: 21...40)
-                    following.cancel()
-                    _ = await following.result
+                    elsewhere.following.cancel()
+                    _ = await elsewhere.following.result
                     seatDelaysElsewhere = delays
                 } catch {
                     print("  second server log:\n\(second.logTail)")
                     throw error
                 }
             }
+            // A burst on the watched map: `burst` more users hold one seat each, 8 at a time,
+            // while every 20th subscriber keeps reading.
+            let (burstDelays, burstRate) = try await seatChangeDelaysInABurst(
+                api, subscribers: seatSubscribers, holders: (count - 40 - burst..<count - 40).map { (bearers[$0], tokens[$0]) },
+                schedule: schedule, seats: 41...40 + burst, concurrency: 8, sampleEvery: 20)
             let peakBeforeHolds = server.peakResidentBytes
 
             // Holds as fast as they are answered, every stream still open: each of the users in
             // between holds one seat, every eighth of the watched map and the rest of another
             // schedule of the performance, which nobody watches.
-            let holders = Array(subscribers..<count - 40)
-            var watchedSeat = 40
+            let holders = Array(subscribers..<count - 40 - burst)
+            var watchedSeat = 40 + burst
             let holdRequests = holders.enumerated().map { n, user in
                 if n % 8 == 0 && watchedSeat < 1_000 {
                     watchedSeat += 1
@@ -527,7 +534,7 @@ struct Scenarios {
             let holds = try await Wrk.run(holdRequests, pace: .stream(connections: settings.concurrency), server: server, directory: directory)
             let baseline = try await rowLockBaseline(database)
             let peak = server.peakResidentBytes
-            for task in [following, seatFollowing] {
+            for task in [following, seatSubscribers.following] {
                 task.cancel()
                 _ = await task.result
             }
@@ -551,6 +558,13 @@ struct Scenarios {
                 figure("streams", "seat change\(instance) after the hold's answer p99", percentile(delays, 99), "ms",
                        target: "≤ 250 ms", met: percentile(delays, 99) <= 250)
             }
+            let readers = (subscribers + 19) / 20
+            figure("streams", "seat changes heard in a burst of \(burst) holds", Double(burstDelays.count), "events",
+                   target: "\(burst * readers) (\(readers) subscribers read)", met: burstDelays.count == burst * readers)
+            figure("streams", "holds/s of the burst", burstRate, "holds/s")
+            figure("streams", "seat change in the burst after the hold's answer p50", percentile(burstDelays, 50), "ms")
+            figure("streams", "seat change in the burst after the hold's answer p99", percentile(burstDelays, 99), "ms",
+                   target: "≤ 250 ms", met: percentile(burstDelays, 99) <= 250)
             figure("streams", "holds/s with the streams open", holds.perSecond, "holds/s", baseline: ("DB row-lock txn/s", baseline),
                    target: "≥ 0.6 × DB", met: holds.perSecond >= 0.6 * baseline)
             figure("streams", "hold p99 with the streams open", holds.p99Milliseconds, "ms")
@@ -565,18 +579,18 @@ struct Scenarios {
 
     /// `tokens.count` subscribers follow a seat stream at `url` while each of `holders` holds one
     /// of `seats`, 300 ms apart: for every subscriber and hold, how long after the hold's answer
-    /// the subscriber heard of its seat, in milliseconds; and the task that keeps following,
-    /// until it is cancelled.
+    /// the subscriber heard of its seat, in milliseconds; and the subscribers, who keep following
+    /// until their task is cancelled.
     private func seatChangeDelays(
         _ api: SaleAPI, subscribers clients: EventStreamClients, url: String, tokens: ArraySlice<String>,
         holders: [(bearer: String, token: String)], schedule: Int, seats: ClosedRange<Int>
-    ) async throws -> (delays: [Double], following: Task<Void, any Error>) {
+    ) async throws -> (delays: [Double], subscribers: SeatSubscribers) {
         let tally = SeatTally()
         let following = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for token in tokens {
+                for (index, token) in tokens.enumerated() {
                     group.addTask {
-                        try await clients.follow("\(url)?queue_token=\(token)", reading: { tally.timing.load(ordering: .relaxed) }) { name, data in
+                        try await clients.follow("\(url)?queue_token=\(token)", reading: { tally.reads(index) }) { name, data in
                             if name == "snapshot" { tally.snapshots.add(1, ordering: .relaxed) }
                             guard name == "seats" else { return }
                             let now = Date().timeIntervalSince1970
@@ -587,11 +601,11 @@ struct Scenarios {
                 try await group.waitForAll()
             }
         }
-        var answeredAt: [Int: Double] = [:]
         do {
             for _ in 0..<600 where tally.snapshots.load(ordering: .relaxed) < tokens.count { try await Task.sleep(for: .milliseconds(100)) }
             let opened = tally.snapshots.load(ordering: .relaxed)
             guard opened == tokens.count else { throw BenchError("only \(opened) seat streams opened") }
+            var answeredAt: [Int: Double] = [:]
             for (holder, seat) in zip(holders, seats) {
                 let reply = try await load.send(api.holdRequest(bearer: holder.bearer, queueToken: holder.token, schedule: schedule, seats: [seat]))
                 guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
@@ -601,13 +615,43 @@ struct Scenarios {
             try await Task.sleep(for: .seconds(3))
             // The streams stay open, but what they hear is no longer read: the client's CPU is
             // shared with the server's.
-            tally.timing.store(false, ordering: .relaxed)
+            tally.readers.store(0, ordering: .relaxed)
+            return (tally.delays(after: answeredAt), SeatSubscribers(tally: tally, following: following))
         } catch {
             following.cancel()
             throw error
         }
-        let heardAll = tally.heard.withLock { $0 }
-        return (answeredAt.flatMap { seat, at in (heardAll[seat] ?? []).map { ($0 - at) * 1000 } }, following)
+    }
+
+    /// Each of `holders` holds one of `seats` as fast as the service answers, `concurrency` at
+    /// a time, while every `sampleEvery`-th of `subscribers` reads what it hears: how long after
+    /// each hold's answer the sampled subscribers heard of its seat, in milliseconds, and how
+    /// many holds a second the burst made.
+    private func seatChangeDelaysInABurst(
+        _ api: SaleAPI, subscribers: SeatSubscribers, holders: [(bearer: String, token: String)], schedule: Int, seats: ClosedRange<Int>,
+        concurrency: Int, sampleEvery: Int
+    ) async throws -> (delays: [Double], holdsPerSecond: Double) {
+        subscribers.tally.readers.store(sampleEvery, ordering: .relaxed)
+        let work = Array(zip(holders, seats))
+        let start = Date()
+        let answeredAt = try await withThrowingTaskGroup(of: [Int: Double].self) { group in
+            for first in 0..<concurrency {
+                group.addTask { [load] in
+                    var answeredAt: [Int: Double] = [:]
+                    for (holder, seat) in stride(from: first, to: work.count, by: concurrency).map({ work[$0] }) {
+                        let reply = try await load.send(api.holdRequest(bearer: holder.bearer, queueToken: holder.token, schedule: schedule, seats: [seat]))
+                        guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
+                        answeredAt[seat] = Date().timeIntervalSince1970
+                    }
+                    return answeredAt
+                }
+            }
+            return try await group.reduce(into: [:]) { $0.merge($1) { first, _ in first } }
+        }
+        let holdsPerSecond = Double(work.count) / Date().timeIntervalSince(start)
+        try await Task.sleep(for: .seconds(3))
+        subscribers.tally.readers.store(0, ordering: .relaxed)
+        return (subscribers.tally.delays(after: answeredAt), holdsPerSecond)
     }
 
     /// The seat numbers of a `seats` event's changes.
@@ -634,8 +678,25 @@ final class StreamTally: Sendable {
 /// What a set of seat-stream subscribers heard, shared by their tasks.
 final class SeatTally: Sendable {
     let snapshots = Atomic<Int>(0)
-    /// Whether the subscribers read and time what they hear.
-    let timing = Atomic<Bool>(true)
-    /// When each seat's change arrived, one time per subscriber.
+    /// Which subscribers read and time what they hear: every n-th, or none when 0.
+    let readers = Atomic<Int>(1)
+    /// When each seat's change arrived, one time per reading subscriber.
     let heard = Mutex([Int: [Double]]())
+
+    func reads(_ subscriber: Int) -> Bool {
+        let every = readers.load(ordering: .relaxed)
+        return every > 0 && subscriber % every == 0
+    }
+
+    /// For each seat answered at a time, how long after it each reading subscriber heard of it, in milliseconds.
+    func delays(after answeredAt: [Int: Double]) -> [Double] {
+        let heardAll = heard.withLock { $0 }
+        return answeredAt.flatMap { seat, at in (heardAll[seat] ?? []).map { ($0 - at) * 1000 } }
+    }
+}
+
+/// Seat-map subscribers that keep following until `following` is cancelled.
+struct SeatSubscribers {
+    let tally: SeatTally
+    let following: Task<Void, any Error>
 }
