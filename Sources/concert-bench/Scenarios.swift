@@ -605,18 +605,8 @@ struct Scenarios {
             for _ in 0..<600 where tally.snapshots.load(ordering: .relaxed) < tokens.count { try await Task.sleep(for: .milliseconds(100)) }
             let opened = tally.snapshots.load(ordering: .relaxed)
             guard opened == tokens.count else { throw BenchError("only \(opened) seat streams opened") }
-            var answeredAt: [Int: Double] = [:]
-            for (holder, seat) in zip(holders, seats) {
-                let reply = try await load.send(api.holdRequest(bearer: holder.bearer, queueToken: holder.token, schedule: schedule, seats: [seat]))
-                guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
-                answeredAt[seat] = Date().timeIntervalSince1970
-                try await Task.sleep(for: .milliseconds(300))
-            }
-            try await Task.sleep(for: .seconds(3))
-            // The streams stay open, but what they hear is no longer read: the client's CPU is
-            // shared with the server's.
-            tally.readers.store(0, ordering: .relaxed)
-            return (tally.delays(after: answeredAt), SeatSubscribers(tally: tally, following: following))
+            let answeredAt = try await holdOneSeatEach(api, holders: holders, schedule: schedule, seats: seats, concurrency: 1, pause: .milliseconds(300))
+            return (try await tally.delaysOnceHeard(after: answeredAt), SeatSubscribers(tally: tally, following: following))
         } catch {
             following.cancel()
             throw error
@@ -632,9 +622,19 @@ struct Scenarios {
         concurrency: Int, sampleEvery: Int
     ) async throws -> (delays: [Double], holdsPerSecond: Double) {
         subscribers.tally.readers.store(sampleEvery, ordering: .relaxed)
-        let work = Array(zip(holders, seats))
         let start = Date()
-        let answeredAt = try await withThrowingTaskGroup(of: [Int: Double].self) { group in
+        let answeredAt = try await holdOneSeatEach(api, holders: holders, schedule: schedule, seats: seats, concurrency: concurrency, pause: .zero)
+        let holdsPerSecond = Double(answeredAt.count) / Date().timeIntervalSince(start)
+        return (try await subscribers.tally.delaysOnceHeard(after: answeredAt), holdsPerSecond)
+    }
+
+    /// Each of `holders` holds one of `seats`, `concurrency` at a time, each pausing `pause`
+    /// after every answer: when each seat's hold was answered (seconds since 1970).
+    private func holdOneSeatEach(
+        _ api: SaleAPI, holders: [(bearer: String, token: String)], schedule: Int, seats: ClosedRange<Int>, concurrency: Int, pause: Duration
+    ) async throws -> [Int: Double] {
+        let work = Array(zip(holders, seats))
+        return try await withThrowingTaskGroup(of: [Int: Double].self) { group in
             for first in 0..<concurrency {
                 group.addTask { [load] in
                     var answeredAt: [Int: Double] = [:]
@@ -642,16 +642,13 @@ struct Scenarios {
                         let reply = try await load.send(api.holdRequest(bearer: holder.bearer, queueToken: holder.token, schedule: schedule, seats: [seat]))
                         guard reply.status == 201 else { throw BenchError("hold answered \(reply.status)") }
                         answeredAt[seat] = Date().timeIntervalSince1970
+                        if pause > .zero { try await Task.sleep(for: pause) }
                     }
                     return answeredAt
                 }
             }
             return try await group.reduce(into: [:]) { $0.merge($1) { first, _ in first } }
         }
-        let holdsPerSecond = Double(work.count) / Date().timeIntervalSince(start)
-        try await Task.sleep(for: .seconds(3))
-        subscribers.tally.readers.store(0, ordering: .relaxed)
-        return (subscribers.tally.delays(after: answeredAt), holdsPerSecond)
     }
 
     /// The seat numbers of a `seats` event's changes.
@@ -688,8 +685,12 @@ final class SeatTally: Sendable {
         return every > 0 && subscriber % every == 0
     }
 
-    /// For each seat answered at a time, how long after it each reading subscriber heard of it, in milliseconds.
-    func delays(after answeredAt: [Int: Double]) -> [Double] {
+    /// Once the changes have had 3 s to arrive: for each seat answered at a time, how long after
+    /// it each reading subscriber heard of it, in milliseconds. Then the subscribers stop reading;
+    /// their streams stay open, but the client's CPU is shared with the server's.
+    func delaysOnceHeard(after answeredAt: [Int: Double]) async throws -> [Double] {
+        try await Task.sleep(for: .seconds(3))
+        readers.store(0, ordering: .relaxed)
         let heardAll = heard.withLock { $0 }
         return answeredAt.flatMap { seat, at in (heardAll[seat] ?? []).map { ($0 - at) * 1000 } }
     }
